@@ -1,0 +1,10 @@
+module github.com/berth-project/berth
+
+go 1.26.8
+
+require (
+	github.com/opencontainers/go-digest v1.0.0
+	github.com/opencontainers/image-spec v1.1.1
+	github.com/opencontainers/runtime-spec v1.3.0
+	golang.org/x/sys v0.50.0
+)

@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/berth-project/berth/internal/linux/console"
+	"github.com/berth-project/berth/internal/runtime"
+	"golang.org/x/sys/unix"
+)
+
+type createFlags struct {
+	bundle, pidFile, consoleSocket string
+	noPivot, noNewKeyring         bool
+	preserveFDs                   int
+}
+
+func (f *createFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	BoolVar(*bool, string, bool, string)
+	IntVar(*int, string, int, string)
+}) {
+	fs.StringVar(&f.bundle, "bundle", ".", "path to the bundle")
+	fs.StringVar(&f.bundle, "b", ".", "path to the bundle")
+	fs.StringVar(&f.pidFile, "pid-file", "", "write the init's pid to this file")
+	fs.StringVar(&f.consoleSocket, "console-socket", "", "unix socket that receives the pty master")
+	fs.BoolVar(&f.noPivot, "no-pivot", false, "use MS_MOVE and chroot instead of pivot_root")
+	fs.BoolVar(&f.noNewKeyring, "no-new-keyring", false, "keep the caller's session keyring")
+	fs.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass this many descriptors after stdio to the container")
+}
+
+func (f *createFlags) options(g *globals, id string) *runtime.CreateOptions {
+	return &runtime.CreateOptions{
+		Root: g.root, ID: id, Bundle: f.bundle, PidFile: f.pidFile, ConsoleSocket: f.consoleSocket,
+		NoPivot: f.noPivot, NoNewKeyring: f.noNewKeyring, PreserveFDs: f.preserveFDs,
+		SystemdCgroup: g.systemdCgroup,
+	}
+}
+
+func cmdCreate(g *globals, args []string) error {
+	var f createFlags
+	fs := flags("create")
+	f.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return err
+	}
+	c, _, err := runtime.Create(f.options(g, id))
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+func cmdStart(g *globals, args []string) error {
+	fs := flags("start")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return err
+	}
+	c, err := runtime.Load(g.root, id)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Start()
+}
+
+func cmdRun(g *globals, args []string) error {
+	var f createFlags
+	fs := flags("run")
+	f.register(fs)
+	var detach, keep bool
+	fs.BoolVar(&detach, "detach", false, "do not wait for the container")
+	fs.BoolVar(&detach, "d", false, "do not wait for the container")
+	fs.BoolVar(&keep, "keep", false, "keep the container after it exits")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return err
+	}
+	o := f.options(g, id)
+	spec, err := runtime.LoadSpec(o.Bundle)
+	if err != nil {
+		return err
+	}
+	var ownConsole *os.File
+	if spec.Process != nil && spec.Process.Terminal && o.ConsoleSocket == "" {
+		if detach {
+			return usagef("a terminal for a detached container needs --console-socket")
+		}
+		parent, child, err := console.NewSocketPair()
+		if err != nil {
+			return err
+		}
+		defer parent.Close()
+		o.ConsoleConn, ownConsole = child, parent
+	}
+	// Signals that arrive from now on go to the container once it runs.
+	sigs := make(chan os.Signal, 64)
+	if !detach {
+		signal.Notify(sigs)
+		defer signal.Stop(sigs)
+	}
+	c, init, err := runtime.Create(o)
+	if o.ConsoleConn != nil {
+		o.ConsoleConn.Close()
+	}
+	if err != nil {
+		return err
+	}
+	var master *os.File
+	if ownConsole != nil {
+		if master, err = console.RecvFd(ownConsole); err != nil {
+			c.Delete(true)
+			return fmt.Errorf("receive pty master: %w", err)
+		}
+		defer master.Close()
+	}
+	if err := c.Start(); err != nil {
+		c.Delete(true)
+		return err
+	}
+	if detach {
+		return c.Close()
+	}
+	// The lock must not be held while the container runs: other commands
+	// (kill, exec, state) need it.
+	c.Close()
+	status := waitForeground(g, id, init, master, sigs)
+	if !keep {
+		if c, err := runtime.Load(g.root, id); err == nil {
+			if err := c.Delete(true); err != nil {
+				var w *runtime.Warning
+				if !errors.As(err, &w) {
+					g.logger.errorf("run: delete after exit: %v", err)
+				}
+			}
+		}
+	}
+	return &exitError{code: status}
+}
+
+// waitForeground forwards signals to the container (and its terminal's
+// size), proxies its terminal if it has one, and returns its exit status.
+func waitForeground(g *globals, id string, init *os.Process, master *os.File, sigs chan os.Signal) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	proxyDone := make(chan struct{})
+	if master != nil {
+		if console.IsTerminal(int(os.Stdin.Fd())) {
+			if restore, err := console.MakeRaw(int(os.Stdin.Fd())); err == nil {
+				defer restore()
+			}
+		}
+		go func() {
+			console.Proxy(ctx, master, os.Stdin, os.Stdout)
+			close(proxyDone)
+		}()
+	} else {
+		close(proxyDone)
+	}
+	done := make(chan int, 1)
+	go func() { done <- waitStatus(init) }()
+	for {
+		select {
+		case code := <-done:
+			// Let the terminal's last output through before returning.
+			<-proxyDone
+			return code
+		case s := <-sigs:
+			sig, ok := s.(unix.Signal)
+			if !ok || sig == unix.SIGCHLD || sig == unix.SIGURG || sig == unix.SIGWINCH || sig == unix.SIGPIPE {
+				continue
+			}
+			if c, err := runtime.Load(g.root, id); err == nil {
+				c.Kill(sig, false)
+				c.Close()
+			}
+		}
+	}
+}
+
+// waitStatus waits for p and returns its status the way a shell reports it.
+func waitStatus(p *os.Process) int {
+	st, err := p.Wait()
+	if err != nil {
+		return 255
+	}
+	if ws, ok := st.Sys().(unix.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return st.ExitCode()
+}

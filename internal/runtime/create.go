@@ -1,0 +1,378 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/berth-project/berth/internal/linux/cgroups"
+	"github.com/berth-project/berth/internal/linux/nsenter"
+	"github.com/berth-project/berth/internal/linux/selfexe"
+	"github.com/berth-project/berth/internal/runtime/hooks"
+	"github.com/berth-project/berth/internal/runtime/syncmsg"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// CreateOptions are the create command's inputs.
+type CreateOptions struct {
+	Root   string
+	ID     string
+	Bundle string
+	// PidFile, when set, receives the init's host pid.
+	PidFile string
+	// ConsoleSocket is the path of a unix socket that receives the pty
+	// master when the process has a terminal. ConsoleConn, when set, is an
+	// already connected socket used instead (run in the foreground).
+	ConsoleSocket string
+	ConsoleConn   *os.File
+	NoPivot       bool
+	NoNewKeyring  bool
+	// PreserveFDs passes descriptors 3 .. 3+PreserveFDs-1 to the process.
+	PreserveFDs   int
+	SystemdCgroup bool
+	// Stdio of the init; the caller's own when nil.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// LoadSpec reads and decodes bundle/config.json.
+func LoadSpec(bundle string) (*specs.Spec, error) {
+	path := filepath.Join(bundle, "config.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, invalid("read bundle config: %v", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, invalid("parse %s: %v", path, err)
+	}
+	return &spec, nil
+}
+
+// Create makes a container in the created state: its init is waiting in
+// the container for `start`. The returned process is the init, a child of
+// the caller, for `run` to wait on.
+func Create(o *CreateOptions) (c *Container, init *os.Process, err error) {
+	if err := ValidateID(o.ID); err != nil {
+		return nil, nil, err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, nil, invalid("bundle %s: %v", o.Bundle, err)
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := Validate(spec, bundle); err != nil {
+		return nil, nil, err
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" && o.ConsoleConn == nil {
+		return nil, nil, invalid("process.terminal is true: a --console-socket is required")
+	}
+	if !spec.Process.Terminal && (o.ConsoleSocket != "" || o.ConsoleConn != nil) {
+		return nil, nil, invalid("--console-socket given but process.terminal is false")
+	}
+	mgr, err := cgroups.New(spec.Linux.CgroupsPath, o.ID, o.SystemdCgroup)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	if err := os.MkdirAll(o.Root, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create state root: %w", err)
+	}
+	dir := filepath.Join(o.Root, o.ID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, nil, fmt.Errorf("%w: container with id %q", ErrExist, o.ID)
+		}
+		return nil, nil, fmt.Errorf("create state directory: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	rootfsPath := spec.Root.Path
+	if !filepath.IsAbs(rootfsPath) {
+		rootfsPath = filepath.Join(bundle, rootfsPath)
+	}
+	c = &Container{root: o.Root, dir: dir, lock: lock, st: stored{
+		ID: o.ID, Bundle: bundle, Rootfs: rootfsPath, Created: time.Now().UTC(),
+		Owner: "", Spec: spec, CgroupPaths: mgr.Paths(),
+	}}
+
+	var proc *os.Process
+	defer func() {
+		if err == nil {
+			return
+		}
+		if proc != nil {
+			proc.Kill()
+			proc.Wait()
+		}
+		if derr := mgr.Destroy(); derr != nil {
+			err = fmt.Errorf("%w (and clean-up: %v)", err, derr)
+		}
+		os.RemoveAll(dir)
+		lock.Close()
+		c = nil
+	}()
+
+	proc, err = c.startInit(o, spec, mgr)
+	if err != nil {
+		return nil, nil, err
+	}
+	start, _, err := procStat(proc.Pid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read init start time: %w", err)
+	}
+	c.st.InitPid, c.st.InitStart = proc.Pid, start
+	if err := c.save(); err != nil {
+		return nil, nil, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, proc.Pid); err != nil {
+			return nil, nil, err
+		}
+	}
+	return c, proc, nil
+}
+
+// startInit spawns the init and drives it until it waits on the fifo.
+func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Manager) (*os.Process, error) {
+	fifoPath := filepath.Join(c.dir, fifoName)
+	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", &os.PathError{Op: "mkfifo", Path: fifoPath, Err: err})
+	}
+	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer fifo.Close()
+
+	parentSock, childSock, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
+	defer parentSock.Close()
+	defer childSock.Close()
+
+	var console *os.File
+	if spec.Process.Terminal {
+		if o.ConsoleConn != nil {
+			console = o.ConsoleConn
+		} else {
+			console, err = dialConsole(o.ConsoleSocket)
+			if err != nil {
+				return nil, err
+			}
+			defer console.Close()
+		}
+	}
+
+	exe, err := selfexe.Clone()
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
+
+	var plan spawnPlan
+	defer plan.close()
+	var cloneflags uintptr
+	var newNS []specs.LinuxNamespaceType
+	for _, n := range spec.Linux.Namespaces {
+		if n.Path != "" {
+			if err := plan.openJoin(n.Type, n.Path); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		newNS = append(newNS, n.Type)
+		switch n.Type {
+		case specs.CgroupNamespace:
+			// Made by the init itself once it sits in its cgroup, so that the
+			// namespace's root is the container's cgroup.
+		case specs.TimeNamespace:
+			plan.timeOffsets = spec.Linux.TimeOffsets
+			if plan.timeOffsets == nil {
+				plan.timeOffsets = map[string]specs.LinuxTimeOffset{}
+			}
+		default:
+			cloneflags |= nsTypes[n.Type].flag
+		}
+	}
+
+	stdin, stdout, stderr := o.Stdin, o.Stdout, o.Stderr
+	if stdin == nil {
+		stdin, stdout, stderr = os.Stdin, os.Stdout, os.Stderr
+	}
+	cmd := &exec.Cmd{
+		Path:   selfexe.Path(exe),
+		Args:   []string{"berth-runtime", "init"},
+		Stdin:  stdin,
+		Stdout: stdout,
+		Stderr: stderr,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: cloneflags,
+		},
+	}
+	for i := 0; i < o.PreserveFDs; i++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
+	}
+	addFD := func(f *os.File) int {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		return 2 + len(cmd.ExtraFiles)
+	}
+	syncFD := addFD(childSock)
+	cmd.Env = []string{
+		"_BERTH_SYNCFD=" + strconv.Itoa(syncFD),
+		"_BERTH_FIFOFD=" + strconv.Itoa(addFD(fifo)),
+	}
+	if console != nil {
+		cmd.Env = append(cmd.Env, "_BERTH_CONSOLEFD="+strconv.Itoa(addFD(console)))
+	}
+	if len(plan.constructor) > 0 {
+		var joins []nsenter.Join
+		for _, t := range nsOrder {
+			for _, n := range plan.constructor {
+				if n.typ == t {
+					joins = append(joins, nsenter.Join{FD: addFD(n.f), Type: nsTypes[t].proc})
+				}
+			}
+		}
+		cmd.Env = append(cmd.Env, nsenter.Env(joins))
+	}
+	if cloneflags&unix.CLONE_NEWUSER != 0 {
+		cmd.SysProcAttr.UidMappings = idMaps(spec.Linux.UIDMappings)
+		cmd.SysProcAttr.GidMappings = idMaps(spec.Linux.GIDMappings)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+	}
+
+	if err := plan.start(cmd); err != nil {
+		return nil, fmt.Errorf("start container init: %w", err)
+	}
+	proc := cmd.Process
+	// The parent's copies must go, or EOF never comes when the init dies.
+	childSock.Close()
+
+	fail := func(err error) (*os.Process, error) {
+		proc.Kill()
+		proc.Wait()
+		return nil, err
+	}
+	if err := mgr.Apply(proc.Pid); err != nil {
+		return fail(fmt.Errorf("place init in its cgroup: %w", err))
+	}
+	view, err := cgroupView(mgr)
+	if err != nil {
+		return fail(err)
+	}
+	cfg := &syncmsg.Config{
+		ID: c.st.ID, Bundle: c.st.Bundle, Rootfs: c.st.Rootfs, Spec: spec, Process: spec.Process,
+		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFDs: o.PreserveFDs,
+		NewNamespaces: newNS, Cgroup: view, Console: console != nil,
+	}
+	if err := syncmsg.Write(parentSock, &syncmsg.Message{Type: syncmsg.TypeConfig, Config: cfg}); err != nil {
+		return fail(c.initDied(proc, err))
+	}
+	for {
+		m, err := syncmsg.Read(parentSock)
+		if err != nil {
+			return fail(c.initDied(proc, err))
+		}
+		switch m.Type {
+		case syncmsg.TypeHooks:
+			if err := c.runCreateHooks(spec); err != nil {
+				return fail(err)
+			}
+			if err := syncmsg.Write(parentSock, &syncmsg.Message{Type: syncmsg.TypeHooksDone}); err != nil {
+				return fail(c.initDied(proc, err))
+			}
+		case syncmsg.TypeReady:
+			return proc, nil
+		case syncmsg.TypeError:
+			return fail(fmt.Errorf("container init: %w", &syncmsg.ChildError{Step: m.Step, Message: m.Message}))
+		default:
+			return fail(fmt.Errorf("container init: unexpected %q message", m.Type))
+		}
+	}
+}
+
+// initDied explains a broken sync socket: usually the init exited.
+func (c *Container) initDied(proc *os.Process, cause error) error {
+	if !errors.Is(cause, io.EOF) && !errors.Is(cause, unix.EPIPE) && !errors.Is(cause, unix.ECONNRESET) {
+		return fmt.Errorf("container init: %w", cause)
+	}
+	state, err := proc.Wait()
+	if err != nil {
+		return fmt.Errorf("container init exited unexpectedly")
+	}
+	return fmt.Errorf("container init exited unexpectedly: %s", state)
+}
+
+// runCreateHooks runs prestart and createRuntime hooks in the runtime's
+// namespaces, while the init waits before pivot_root.
+func (c *Container) runCreateHooks(spec *specs.Spec) error {
+	if spec.Hooks == nil {
+		return nil
+	}
+	// The init's pid is needed in the state the hooks read.
+	st := c.hookState(Creating)
+	st.Pid = c.st.InitPid
+	if err := hooks.Run(context.Background(), "prestart", spec.Hooks.Prestart, st); err != nil {
+		return err
+	}
+	return hooks.Run(context.Background(), "createRuntime", spec.Hooks.CreateRuntime, st)
+}
+
+func idMaps(ms []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+	}
+	return out
+}
+
+// socketPair returns the two ends of the sync socket, close-on-exec.
+func socketPair() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sync socket: %w", os.NewSyscallError("socketpair", err))
+	}
+	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
+}
+
+// dialConsole connects to the --console-socket.
+func dialConsole(path string) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("connect to console socket %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// writePidFile writes pid atomically, as containerd and podman read it
+// while the runtime may still be writing.
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	return nil
+}

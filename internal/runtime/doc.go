@@ -1,0 +1,19 @@
+// Package runtime is one container's OCI lifecycle, on the runtime's side
+// of the namespaces: creating the container's init, the create/start
+// handshake, state under --root, kill, delete, exec and queries.
+//
+// Each verb is its own file. The process inside the container is
+// internal/runtime/initproc; the two talk through internal/runtime/syncmsg.
+// docs/runtime.md draws the whole sequence.
+//
+// Invariants:
+//   - state.json is written atomically (temp file, fsync, rename) while
+//     holding the flock of the container's directory; every verb that
+//     changes a container holds that lock.
+//   - Status is derived from the kernel, never trusted from disk: the init's
+//     pid and start time identify it across pid reuse.
+//   - A failed create leaves nothing: the init is killed, its cgroups and
+//     the state directory removed.
+//
+// Importers: internal/runtime/cli.
+package runtime

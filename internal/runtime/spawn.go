@@ -1,0 +1,100 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// threadNS are the namespaces a multi-threaded process may join with setns
+// on one thread; children forked from that thread start in them.
+var threadNS = map[specs.LinuxNamespaceType]bool{
+	specs.NetworkNamespace: true, specs.IPCNamespace: true, specs.UTSNamespace: true,
+	specs.PIDNamespace: true, specs.CgroupNamespace: true,
+}
+
+// nsFile is an opened namespace to join.
+type nsFile struct {
+	typ specs.LinuxNamespaceType
+	f   *os.File
+}
+
+// spawnPlan says how the child enters its namespaces.
+type spawnPlan struct {
+	// thread: joined with setns on the spawning thread before the fork.
+	thread []nsFile
+	// constructor: passed as descriptors and joined by the nsenter
+	// constructor of the child (user, mnt, time).
+	constructor []nsFile
+	// timeOffsets, when non-nil, asks for a new time namespace with these
+	// offsets, made with unshare on the spawning thread.
+	timeOffsets map[string]specs.LinuxTimeOffset
+}
+
+func (p *spawnPlan) close() {
+	for _, n := range append(p.thread, p.constructor...) {
+		n.f.Close()
+	}
+}
+
+// openJoin opens path as a namespace to join and files it where it can be
+// joined.
+func (p *spawnPlan) openJoin(typ specs.LinuxNamespaceType, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open %s namespace: %w", typ, err)
+	}
+	if threadNS[typ] {
+		p.thread = append(p.thread, nsFile{typ, f})
+	} else {
+		p.constructor = append(p.constructor, nsFile{typ, f})
+	}
+	return nil
+}
+
+// start runs cmd.Start on a thread that first entered the plan's
+// namespaces. That thread is never handed back to the Go scheduler: the
+// goroutine exits still locked, and the runtime ends the thread, so no
+// other goroutine ever runs in the container's namespaces.
+func (p *spawnPlan) start(cmd *exec.Cmd) error {
+	if len(p.thread) == 0 && p.timeOffsets == nil {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		errc <- p.startLocked(cmd)
+	}()
+	return <-errc
+}
+
+func (p *spawnPlan) startLocked(cmd *exec.Cmd) error {
+	for _, n := range p.thread {
+		if err := unix.Setns(int(n.f.Fd()), int(nsTypes[n.typ].flag)); err != nil {
+			return fmt.Errorf("join %s namespace: %w", n.typ, os.NewSyscallError("setns", err))
+		}
+	}
+	if p.timeOffsets != nil {
+		if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+			return fmt.Errorf("new time namespace: %w", os.NewSyscallError("unshare", err))
+		}
+		// Offsets can be written only until a process enters the namespace;
+		// the child entering next freezes them. /proc/thread-self, because
+		// the namespace for children belongs to this thread alone.
+		var b strings.Builder
+		for clock, off := range p.timeOffsets {
+			fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
+		}
+		if b.Len() > 0 {
+			if err := os.WriteFile("/proc/thread-self/timens_offsets", []byte(b.String()), 0); err != nil {
+				return fmt.Errorf("set time namespace offsets: %w", err)
+			}
+		}
+	}
+	return cmd.Start()
+}

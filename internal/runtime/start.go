@@ -1,0 +1,109 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berth-project/berth/internal/runtime/hooks"
+	"golang.org/x/sys/unix"
+)
+
+// Start releases a created container's init: it opens the exec fifo, which
+// unblocks the init, and reads until the init's end of the fifo closes on
+// execve. Anything the init writes there first is its error. Poststart
+// hooks then run; a failing one is reported but the container keeps
+// running, as the spec says.
+//
+// Postcondition on success: the user's program has been executed.
+func (c *Container) Start() error {
+	switch s := c.Status(); s {
+	case Created:
+	case Stopped:
+		return fmt.Errorf("%w: cannot start a container that has stopped", ErrWrongState)
+	default:
+		return fmt.Errorf("%w: cannot start an already %s container", ErrWrongState, s)
+	}
+	msg, err := c.releaseInit()
+	if err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(c.dir, fifoName))
+	if msg != "" {
+		return fmt.Errorf("container init: %s", msg)
+	}
+	if c.st.Spec.Hooks != nil && len(c.st.Spec.Hooks.Poststart) > 0 {
+		if err := hooks.Run(context.Background(), "poststart", c.st.Spec.Hooks.Poststart, c.hookState(Running)); err != nil {
+			return fmt.Errorf("container started, but %w", err)
+		}
+	}
+	return nil
+}
+
+// releaseInit opens the fifo for reading while watching the init through a
+// pidfd, so a dead init cannot leave start blocked in open(2) forever.
+func (c *Container) releaseInit() (string, error) {
+	pidfd, err := unix.PidfdOpen(c.st.InitPid, 0)
+	if err != nil {
+		return "", fmt.Errorf("watch container init: %w", os.NewSyscallError("pidfd_open", err))
+	}
+	defer unix.Close(pidfd)
+
+	type result struct {
+		msg string
+		err error
+	}
+	done := make(chan result, 1)
+	fifoPath := filepath.Join(c.dir, fifoName)
+	go func() {
+		f, err := os.OpenFile(fifoPath, os.O_RDONLY, 0)
+		if err != nil {
+			done <- result{err: fmt.Errorf("open exec fifo: %w", err)}
+			return
+		}
+		defer f.Close()
+		// Bounded: an error message, never a stream.
+		data, err := io.ReadAll(io.LimitReader(f, 64<<10))
+		done <- result{msg: strings.TrimSpace(string(data)), err: err}
+	}()
+
+	exited := make(chan struct{})
+	go func() {
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(fds, -1)
+			if err == unix.EINTR {
+				continue
+			}
+			if n > 0 || err != nil {
+				close(exited)
+				return
+			}
+		}
+	}()
+
+	select {
+	case r := <-done:
+		return r.msg, r.err
+	case <-exited:
+		// The init may have written its error and exited in one go: give
+		// the reader the chance to collect it.
+		select {
+		case r := <-done:
+			return r.msg, r.err
+		default:
+		}
+		// Unblock the reader's open(2) by opening the write side ourselves.
+		if w, err := os.OpenFile(fifoPath, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+		r := <-done
+		if r.msg != "" {
+			return r.msg, nil
+		}
+		return "", fmt.Errorf("container init exited before start")
+	}
+}

@@ -1,0 +1,304 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Status is the lifecycle position of a container, as the OCI spec names it.
+type Status string
+
+const (
+	Creating Status = "creating"
+	Created  Status = "created"
+	Running  Status = "running"
+	Paused   Status = "paused"
+	Stopped  Status = "stopped"
+)
+
+const (
+	stateFile = "state.json"
+	fifoName  = "exec.fifo"
+)
+
+// stored is what state.json holds.
+type stored struct {
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	InitPid     int               `json:"initPid"`
+	InitStart   uint64            `json:"initStartTime"`
+	Created     time.Time         `json:"created"`
+	Owner       string            `json:"owner"`
+	Spec        *specs.Spec       `json:"spec"`
+	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// Stopped is set once the runtime has seen the init exit, so a pid that
+	// is later reused by another process is never mistaken for it.
+	Stopped bool `json:"stopped,omitempty"`
+}
+
+// Container is a handle on one container's state directory, locked while
+// open.
+type Container struct {
+	root string // --root
+	dir  string
+	lock *os.File
+	st   stored
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_+.-]+$`)
+
+// ValidateID refuses ids that are not one safe path component.
+func ValidateID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: container id is empty", ErrInvalid)
+	}
+	if id == "." || id == ".." || !idPattern.MatchString(id) || len(id) > 1024 {
+		return fmt.Errorf("%w: invalid container id %q (allowed: letters, digits, _ + - .)", ErrInvalid, id)
+	}
+	return nil
+}
+
+// lockDir takes an exclusive flock on the container's directory.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dir, os.NewSyscallError("flock", err))
+	}
+	return f, nil
+}
+
+// Load opens and locks an existing container. Close releases it.
+func Load(root, id string) (*Container, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(root, id)
+	lock, err := lockDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := &Container{root: root, dir: dir, lock: lock}
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		// Deleted while we waited for the lock, or a create in progress
+		// that has not written its state yet.
+		lock.Close()
+		return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
+	}
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("read state of %s: %w", id, err)
+	}
+	if err := json.Unmarshal(data, &c.st); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("decode state of %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// Close releases the container's lock.
+func (c *Container) Close() error {
+	if c.lock == nil {
+		return nil
+	}
+	err := c.lock.Close()
+	c.lock = nil
+	return err
+}
+
+// ID returns the container's id.
+func (c *Container) ID() string { return c.st.ID }
+
+// Spec returns the configuration the container was created with.
+func (c *Container) Spec() *specs.Spec { return c.st.Spec }
+
+// Pid returns the host pid of the container's init.
+func (c *Container) Pid() int { return c.st.InitPid }
+
+// save writes state.json atomically.
+func (c *Container) save() error {
+	data, err := json.Marshal(&c.st)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(c.dir, stateFile), data, 0o600)
+}
+
+// writeFileAtomic writes data to a temporary file beside path, syncs it and
+// renames it over path, so readers see the old or the new file, never half.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	return nil
+}
+
+// procStat returns the start time (field 22) and state (field 3) of pid.
+func procStat(pid int) (start uint64, state byte, err error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	// The command name (field 2) may contain spaces and parentheses: the
+	// fields after it start after the last ')'.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(s[i+2:])
+	if len(fields) < 20 {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	start, err = strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	return start, fields[0][0], nil
+}
+
+// initAlive reports whether the recorded init still exists (and is not a
+// zombie).
+func (c *Container) initAlive() bool {
+	if c.st.InitPid <= 0 || c.st.Stopped {
+		return false
+	}
+	start, state, err := procStat(c.st.InitPid)
+	if err != nil || start != c.st.InitStart {
+		return false
+	}
+	return state != 'Z' && state != 'X'
+}
+
+// Status derives the container's status from the kernel.
+func (c *Container) Status() Status {
+	if !c.initAlive() {
+		return Stopped
+	}
+	if _, err := os.Lstat(filepath.Join(c.dir, fifoName)); err == nil {
+		return Created
+	}
+	if m, err := c.cgroups(); err == nil {
+		if frozen, err := m.Frozen(); err == nil && frozen {
+			return Paused
+		}
+	}
+	return Running
+}
+
+// State is the OCI state of the container, as `state` prints it, with the
+// fields runc adds.
+type State struct {
+	specs.State
+	Rootfs  string    `json:"rootfs"`
+	Created time.Time `json:"created"`
+	Owner   string    `json:"owner"`
+}
+
+// State returns the container's OCI state.
+func (c *Container) State() *State {
+	s := &State{
+		State: specs.State{
+			Version:     specs.Version,
+			ID:          c.st.ID,
+			Status:      specs.ContainerState(c.Status()),
+			Bundle:      c.st.Bundle,
+			Annotations: c.st.Spec.Annotations,
+		},
+		Rootfs:  c.st.Rootfs,
+		Created: c.st.Created,
+		Owner:   c.st.Owner,
+	}
+	if s.Status != specs.StateStopped {
+		s.Pid = c.st.InitPid
+	}
+	return s
+}
+
+// hookState is the state hooks receive on stdin.
+func (c *Container) hookState(status Status) *specs.State {
+	s := &specs.State{
+		Version:     specs.Version,
+		ID:          c.st.ID,
+		Status:      specs.ContainerState(status),
+		Bundle:      c.st.Bundle,
+		Annotations: c.st.Spec.Annotations,
+	}
+	if status != Stopped {
+		s.Pid = c.st.InitPid
+	}
+	return s
+}
+
+// List returns the states of every container under root.
+func List(root string) ([]*State, error) {
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*State
+	for _, e := range entries {
+		if !e.IsDir() || ValidateID(e.Name()) != nil {
+			continue
+		}
+		c, err := Load(root, e.Name())
+		if err != nil {
+			// Gone meanwhile, or still being created.
+			continue
+		}
+		out = append(out, c.State())
+		c.Close()
+	}
+	return out, nil
+}

@@ -1,0 +1,17 @@
+// Package syncmsg is the wire protocol between the runtime's parent process
+// (create, run, exec) and the process it starts inside the container.
+//
+//	parent                                   init / exec child
+//	  |  [nsenter constructor may send error]  |
+//	  | ---------------- config -------------> |  spec, options
+//	  | <--------------- hooks --------------- |  init only: mounts done, before pivot_root
+//	  | ------------- hooks-done ------------> |  prestart + createRuntime hooks ran
+//	  | <--------------- ready --------------- |  set-up done; init then waits on exec.fifo
+//	  | <--------------- error --------------- |  at any point: step + message, then exit
+//
+// Each message is a 4-byte big-endian length followed by one JSON object on a
+// SOCK_STREAM socketpair. EOF means the peer is gone. The nsenter constructor
+// (C) writes an error frame in the same format.
+//
+// Importers: internal/runtime and internal/runtime/initproc.
+package syncmsg
