@@ -15,11 +15,11 @@ import (
 
 // ExecOptions are the exec command's inputs.
 type ExecOptions struct {
-	Process       *specs.Process
-	PidFile       string
-	ConsoleSocket string
-	ConsoleConn   *os.File
-	PreserveFDs   int
+	Process               *specs.Process
+	PidFile               string
+	ConsoleSocket         string
+	ConsoleConn           *os.File
+	PreserveFDs           int
 	Stdin, Stdout, Stderr *os.File
 }
 

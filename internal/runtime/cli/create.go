@@ -14,8 +14,8 @@ import (
 
 type createFlags struct {
 	bundle, pidFile, consoleSocket string
-	noPivot, noNewKeyring         bool
-	preserveFDs                   int
+	noPivot, noNewKeyring          bool
+	preserveFDs                    int
 }
 
 func (f *createFlags) register(fs interface {

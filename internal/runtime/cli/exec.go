@@ -19,10 +19,10 @@ func cmdExec(g *globals, args []string) error {
 	fs := flags("exec")
 	var (
 		consoleSocket, cwd, user, processFile, pidFile string
-		env, caps, gids                                 stringList
-		tty, detach, noNewPrivs, ignorePaused           bool
-		preserveFDs                                     int
-		processLabel, apparmor, cgroup                  string
+		env, caps, gids                                stringList
+		tty, detach, noNewPrivs, ignorePaused          bool
+		preserveFDs                                    int
+		processLabel, apparmor, cgroup                 string
 	)
 	fs.StringVar(&consoleSocket, "console-socket", "", "unix socket that receives the pty master")
 	fs.StringVar(&cwd, "cwd", "", "working directory")
