@@ -1,0 +1,184 @@
+package runtimetest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-project/berth/test/fixture"
+	"github.com/berth-project/berth/test/probe/report"
+)
+
+// RequireRoot skips the test unless it runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates namespaces, mounts and cgroups")
+	}
+}
+
+var binOnce = sync.OnceValues(func() (string, error) {
+	if p := os.Getenv("BERTH_RUNTIME"); p != "" {
+		return p, nil
+	}
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := filepath.Dir(strings.TrimSpace(string(out)))
+	dir, err := os.MkdirTemp("", "berth-runtime-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "berth-runtime")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "osusergo,netgo",
+		"-ldflags", "-s -w -linkmode external -extldflags -static", "-o", bin, "./cmd/berth-runtime")
+	cmd.Dir = mod
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build berth-runtime: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// Binary returns the path of the runtime under test.
+func Binary(t testing.TB) string {
+	t.Helper()
+	p, err := binOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Runtime is the runtime binary with a private state root.
+type Runtime struct {
+	t    testing.TB
+	Bin  string
+	Root string
+}
+
+// New returns a runtime for t; containers left at the end are deleted with
+// --force, and the test fails if that does not work.
+func New(t testing.TB) *Runtime {
+	t.Helper()
+	RequireRoot(t)
+	r := &Runtime{t: t, Bin: Binary(t), Root: t.TempDir()}
+	t.Cleanup(func() {
+		entries, _ := os.ReadDir(r.Root)
+		for _, e := range entries {
+			if _, stderr, err := r.Exec("delete", "--force", e.Name()); err != nil {
+				t.Errorf("clean-up: delete --force %s: %v: %s", e.Name(), err, stderr)
+			}
+		}
+	})
+	return r
+}
+
+// Command builds an *exec.Cmd for the runtime with --root set.
+func (r *Runtime) Command(args ...string) *exec.Cmd {
+	return exec.Command(r.Bin, append([]string{"--root", r.Root}, args...)...)
+}
+
+// Exec runs the runtime and returns its output; err is non-nil on a
+// non-zero exit.
+func (r *Runtime) Exec(args ...string) (stdout, stderr string, err error) {
+	cmd := r.Command(args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = runWithTimeout(cmd, 60*time.Second)
+	return o.String(), e.String(), err
+}
+
+// Must runs the runtime and fails the test on error.
+func (r *Runtime) Must(args ...string) string {
+	r.t.Helper()
+	out, stderr, err := r.Exec(args...)
+	if err != nil {
+		r.t.Fatalf("berth-runtime %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, stderr)
+	}
+	return out
+}
+
+func runWithTimeout(cmd *exec.Cmd, d time.Duration) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("timed out after %s", d)
+	}
+}
+
+// State is the subset of `state` output tests look at.
+type State struct {
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	Status      string            `json:"status"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Annotations map[string]string `json:"annotations"`
+	Created     time.Time         `json:"created"`
+}
+
+// State returns the container's state.
+func (r *Runtime) State(id string) State {
+	r.t.Helper()
+	var s State
+	out := r.Must("state", id)
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		r.t.Fatalf("parse state: %v: %s", err, out)
+	}
+	return s
+}
+
+// RunProbe runs the bundle in the foreground (its args are set to the
+// probe's report) and returns what the probe saw.
+func (r *Runtime) RunProbe(b *fixture.OCIBundle, id string) *report.Report {
+	r.t.Helper()
+	b.Spec.Process.Args = []string{"/bin/probe", "report"}
+	b.Save(r.t)
+	out, stderr, err := r.Exec("run", "--bundle", b.Dir, id)
+	if err != nil {
+		r.t.Fatalf("run %s: %v\nstdout: %s\nstderr: %s", id, err, out, stderr)
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		r.t.Fatalf("parse probe report: %v\n%s\nstderr: %s", err, out, stderr)
+	}
+	return &rep
+}
+
+// WaitStatus polls until the container reaches status or the timeout.
+func (r *Runtime) WaitStatus(id, status string, timeout time.Duration) {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		out, _, err := r.Exec("state", id)
+		if err == nil {
+			var s State
+			if json.Unmarshal([]byte(out), &s) == nil {
+				last = s.Status
+				if s.Status == status {
+					return
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.t.Fatalf("container %s: status %q after %s, want %q", id, last, timeout, status)
+}
