@@ -150,8 +150,14 @@ func Create(o *CreateOptions) (c *Container, init *os.Process, err error) {
 // startInit spawns the init and drives it until it waits on the fifo.
 func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Manager) (*os.Process, error) {
 	fifoPath := filepath.Join(c.dir, fifoName)
-	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
 		return nil, fmt.Errorf("create exec fifo: %w", &os.PathError{Op: "mkfifo", Path: fifoPath, Err: err})
+	}
+	// Writable by the init whatever uid it has in its user namespace; only
+	// root can reach it, through the 0700 state directory, and the init
+	// reopens it through its descriptor.
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", err)
 	}
 	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -255,14 +261,30 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 		cmd.SysProcAttr.UidMappings = idMaps(spec.Linux.UIDMappings)
 		cmd.SysProcAttr.GidMappings = idMaps(spec.Linux.GIDMappings)
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Become the namespace's root once the maps are written: the kernel
+		// grants a user namespace's capabilities across execve only to its
+		// root, and the runtime's own uid 0 is usually unmapped in it.
+		if mapsRoot(spec.Linux.UIDMappings) && mapsRoot(spec.Linux.GIDMappings) {
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+		}
 	}
 
-	if err := plan.start(cmd); err != nil {
-		return nil, fmt.Errorf("start container init: %w", err)
+	var proc *os.Process
+	if joinsUser(plan) && cloneflags != 0 {
+		proc, err = startViaStage(&plan, cmd)
+	} else {
+		err = plan.start(cmd)
+		proc = cmd.Process
 	}
-	proc := cmd.Process
 	// The parent's copies must go, or EOF never comes when the init dies.
 	childSock.Close()
+	if err != nil {
+		// The nsenter constructor reports a failed join on the sync socket.
+		if m, rerr := syncmsg.Read(parentSock); rerr == nil && m.Type == syncmsg.TypeError {
+			err = &syncmsg.ChildError{Step: m.Step, Message: m.Message}
+		}
+		return nil, fmt.Errorf("start container init: %w", err)
+	}
 
 	fail := func(err error) (*os.Process, error) {
 		proc.Kill()
@@ -307,6 +329,16 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 	}
 }
 
+// joinsUser reports whether the plan joins an existing user namespace.
+func joinsUser(p spawnPlan) bool {
+	for _, n := range p.constructor {
+		if n.typ == specs.UserNamespace {
+			return true
+		}
+	}
+	return false
+}
+
 // initDied explains a broken sync socket: usually the init exited.
 func (c *Container) initDied(proc *os.Process, cause error) error {
 	if !errors.Is(cause, io.EOF) && !errors.Is(cause, unix.EPIPE) && !errors.Is(cause, unix.ECONNRESET) {
@@ -332,6 +364,15 @@ func (c *Container) runCreateHooks(spec *specs.Spec) error {
 		return err
 	}
 	return hooks.Run(context.Background(), "createRuntime", spec.Hooks.CreateRuntime, st)
+}
+
+func mapsRoot(ms []specs.LinuxIDMapping) bool {
+	for _, m := range ms {
+		if m.ContainerID == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func idMaps(ms []specs.LinuxIDMapping) []syscall.SysProcIDMap {

@@ -145,14 +145,14 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 	}
 	if _, err := syncmsg.Expect(parentSock, syncmsg.TypeReady); err != nil {
 		if _, ok := err.(*syncmsg.ChildError); ok {
-			return fail(fmt.Errorf("exec: %w", err))
+			return fail(err)
 		}
 		return fail(c.initDied(proc, err))
 	}
 	// The child closes its end on execve; EOF confirms the exec, an error
 	// message reports a failed one.
 	if m, err := syncmsg.Read(parentSock); err == nil && m.Type == syncmsg.TypeError {
-		return fail(fmt.Errorf("exec: %w", &syncmsg.ChildError{Step: m.Step, Message: m.Message}))
+		return fail(&syncmsg.ChildError{Step: m.Step, Message: m.Message})
 	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, proc.Pid); err != nil {

@@ -68,8 +68,13 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code
 
 // Main runs the command line and returns the exit status.
 func Main(args []string) int {
-	if len(args) > 1 && (args[1] == "init" || args[1] == "exec-child") {
-		return initproc.Main(args[1])
+	if len(args) > 1 {
+		switch args[1] {
+		case "init", "exec-child":
+			return initproc.Main(args[1])
+		case "stage":
+			return runtime.StageMain()
+		}
 	}
 	g := &globals{}
 	fs := flag.NewFlagSet("berth-runtime", flag.ContinueOnError)

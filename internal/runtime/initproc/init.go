@@ -31,6 +31,15 @@ func runInit(sock *os.File, cfg *syncmsg.Config, report func(error) int) int {
 	if err != nil {
 		return report(err)
 	}
+	// A trial open that cannot block: ENXIO (no reader yet) proves the
+	// fifo can be opened for writing below, where no error can be reported
+	// any more but through the fifo itself.
+	fifoName := fmt.Sprintf("self/fd/%d", fifo.Fd())
+	if w, err := openat(st.hostProc, fifoName, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC); err == nil {
+		w.Close()
+	} else if !errors.Is(err, unix.ENXIO) {
+		return report(step("open exec fifo", err))
+	}
 	if err := syncmsg.Write(sock, &syncmsg.Message{Type: syncmsg.TypeReady}); err != nil {
 		return 1
 	}
@@ -39,7 +48,7 @@ func runInit(sock *os.File, cfg *syncmsg.Config, report func(error) int) int {
 	// Block until `start` opens the fifo for reading. The O_PATH descriptor
 	// is reopened through the host's procfs, still held from before
 	// pivot_root: the container's /proc may not exist.
-	w, err := openat(st.hostProc, fmt.Sprintf("self/fd/%d", fifo.Fd()), unix.O_WRONLY|unix.O_CLOEXEC)
+	w, err := openat(st.hostProc, fifoName, unix.O_WRONLY|unix.O_CLOEXEC)
 	if err != nil {
 		return 1
 	}

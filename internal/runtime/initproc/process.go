@@ -49,7 +49,7 @@ func prepareProcess(p *specs.Process, create bool) (*process, error) {
 	}
 	path, err := lookPath(p.Args[0], env)
 	if err != nil {
-		return nil, step("exec", err)
+		return nil, step("find program", err)
 	}
 	return &process{path: path, args: p.Args, env: env, caps: sets}, nil
 }

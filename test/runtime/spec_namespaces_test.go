@@ -1,0 +1,392 @@
+package runtime_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-project/berth/test/fixture"
+	"github.com/berth-project/berth/test/runtimetest"
+)
+
+// TestSpecNamespacesSeparate: every namespace the spec asks for without a
+// path is a new one, different from the host's; the user namespace, not
+// asked for, is the host's.
+func TestSpecNamespacesSeparate(t *testing.T) {
+	t.Parallel()
+	r := runtimetest.New(t)
+	b := fixture.Bundle(t)
+	host := hostNamespaces(t)
+	if host["time"] != 0 {
+		b.Spec.Linux.Namespaces = append(b.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+	}
+	rep := r.RunProbe(b, uniqueID(t, "ns-separate"))
+	if len(rep.Errors) > 0 {
+		t.Logf("probe errors: %q", rep.Errors)
+	}
+	kinds := []string{"cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "uts"}
+	if host["time"] != 0 {
+		kinds = append(kinds, "time", "time_for_children")
+	}
+	for _, kind := range kinds {
+		got := rep.Namespaces[kind]
+		if got == 0 {
+			t.Errorf("%s namespace: the probe could not read it", kind)
+			continue
+		}
+		if got == host[kind] {
+			t.Errorf("%s namespace %d is the host's", kind, got)
+		}
+	}
+	if rep.Namespaces["user"] != host["user"] {
+		t.Errorf("user namespace %d, want the host's %d (none asked for)", rep.Namespaces["user"], host["user"])
+	}
+	if rep.PID != 1 {
+		t.Errorf("pid %d in a new pid namespace, want 1", rep.PID)
+	}
+	// A new cgroup namespace is rooted at the container's own cgroup.
+	for _, line := range rep.Cgroup {
+		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && parts[2] != "/" {
+			t.Errorf("/proc/self/cgroup line %q: a new cgroup namespace shows its root as /", line)
+		}
+	}
+}
+
+// TestSpecNamespacesNotAsked: a namespace the spec does not list is the
+// host's.
+func TestSpecNamespacesNotAsked(t *testing.T) {
+	t.Parallel()
+	r := runtimetest.New(t)
+	b := fixture.Bundle(t)
+	b.Spec.Hostname = ""
+	var keep []specs.LinuxNamespace
+	for _, n := range b.Spec.Linux.Namespaces {
+		if n.Type == specs.PIDNamespace || n.Type == specs.MountNamespace {
+			keep = append(keep, n)
+		}
+	}
+	b.Spec.Linux.Namespaces = keep
+	host := hostNamespaces(t)
+	rep := r.RunProbe(b, uniqueID(t, "ns-notasked"))
+	for _, kind := range []string{"ipc", "net", "uts", "cgroup", "user"} {
+		if rep.Namespaces[kind] != host[kind] {
+			t.Errorf("%s namespace %d, want the host's %d: not asked for", kind, rep.Namespaces[kind], host[kind])
+		}
+	}
+	for _, kind := range []string{"pid", "mnt"} {
+		if rep.Namespaces[kind] == host[kind] {
+			t.Errorf("%s namespace is the host's, but the spec asks for a new one", kind)
+		}
+	}
+}
+
+// startNSHolder starts a process in new namespaces (unshare(1) flags) and
+// returns its pid; it is killed when the test ends.
+func startNSHolder(t *testing.T, unshareFlags ...string) *exec.Cmd {
+	t.Helper()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("needs unshare(1)")
+	}
+	args := append(unshareFlags, "sleep", "600")
+	cmd := exec.Command("unshare", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("unshare %q: %v", args, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
+}
+
+// waitNS waits until /proc/pid/ns/kind differs from the test's own, that is
+// until unshare(1) has made its namespaces and executed its program.
+func waitNS(t *testing.T, pid int, kind string) string {
+	t.Helper()
+	path := fmt.Sprintf("/proc/%d/ns/%s", pid, kind)
+	own := nsInode(t, "/proc/self/ns/"+kind)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ino, err := os.Readlink(path); err == nil && !strings.Contains(ino, strconv.FormatUint(own, 10)) {
+			return path
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s never left the test's namespace", path)
+	return ""
+}
+
+// TestSpecNamespacesJoinByPath: a namespace given by path is joined: the
+// container shares it with the process that made it.
+func TestSpecNamespacesJoinByPath(t *testing.T) {
+	t.Parallel()
+	r := runtimetest.New(t)
+
+	// A named network namespace, as `ip netns add` makes it.
+	netnsName := uniqueID(t, "berth-spec")
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip(8)")
+	}
+	if out, err := exec.Command("ip", "netns", "add", netnsName).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "delete", netnsName).CombinedOutput(); err != nil {
+			t.Errorf("ip netns delete: %v: %s", err, out)
+		}
+	})
+	netPath := filepath.Join("/run/netns", netnsName)
+
+	// ipc and uts of a sleeping process.
+	holder := startNSHolder(t, "--ipc", "--uts")
+	ipcPath := waitNS(t, holder.Process.Pid, "ipc")
+	utsPath := fmt.Sprintf("/proc/%d/ns/uts", holder.Process.Pid)
+
+	b := fixture.Bundle(t)
+	// A joined uts namespace is not the container's to rename.
+	b.Spec.Hostname = ""
+	for i, n := range b.Spec.Linux.Namespaces {
+		switch n.Type {
+		case specs.NetworkNamespace:
+			b.Spec.Linux.Namespaces[i].Path = netPath
+		case specs.IPCNamespace:
+			b.Spec.Linux.Namespaces[i].Path = ipcPath
+		case specs.UTSNamespace:
+			b.Spec.Linux.Namespaces[i].Path = utsPath
+		}
+	}
+	want := map[string]uint64{
+		"net": nsInode(t, netPath),
+		"ipc": nsInode(t, ipcPath),
+		"uts": nsInode(t, utsPath),
+	}
+	host := hostNamespaces(t)
+	rep := r.RunProbe(b, uniqueID(t, "ns-join"))
+	for kind, ino := range want {
+		if ino == host[kind] {
+			t.Fatalf("set-up: the %s namespace to join is the test's own", kind)
+		}
+		if rep.Namespaces[kind] != ino {
+			t.Errorf("%s namespace %d, want %d: the one given by path", kind, rep.Namespaces[kind], ino)
+		}
+	}
+	// The namespaces not given by path are still new ones.
+	for _, kind := range []string{"pid", "mnt"} {
+		if rep.Namespaces[kind] == host[kind] {
+			t.Errorf("%s namespace is the host's", kind)
+		}
+	}
+}
+
+// TestSpecNamespacesJoinPID: joining a pid namespace by path puts the
+// process into it, next to the namespace's own init.
+func TestSpecNamespacesJoinPID(t *testing.T) {
+	t.Parallel()
+	r := runtimetest.New(t)
+	holder := startNSHolder(t, "--pid", "--fork", "--kill-child")
+	// unshare --fork: the sleep is unshare's child, pid 1 of the namespace.
+	pidPath := waitNS(t, holder.Process.Pid, "pid_for_children")
+	b := fixture.Bundle(t)
+	for i, n := range b.Spec.Linux.Namespaces {
+		if n.Type == specs.PIDNamespace {
+			b.Spec.Linux.Namespaces[i].Path = pidPath
+		}
+	}
+	want := nsInode(t, pidPath)
+	rep := r.RunProbe(b, uniqueID(t, "ns-joinpid"))
+	if rep.Namespaces["pid"] != want {
+		t.Errorf("pid namespace %d, want %d: the one given by path", rep.Namespaces["pid"], want)
+	}
+	if rep.PID == 1 {
+		t.Errorf("pid 1 in a joined pid namespace that already has an init")
+	}
+}
+
+// TestSpecNamespacesUser: a new user namespace with mappings; the process
+// is root inside and an unprivileged id outside.
+func TestSpecNamespacesUser(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/proc/self/ns/user"); err != nil {
+		t.Skip("no user namespaces")
+	}
+	r := runtimetest.New(t)
+	b := userNSBundle(t)
+	rep := r.RunProbe(b, uniqueID(t, "ns-user"))
+	if len(rep.Errors) > 0 {
+		t.Logf("probe errors: %q", rep.Errors)
+	}
+	host := hostNamespaces(t)
+	if rep.Namespaces["user"] == 0 || rep.Namespaces["user"] == host["user"] {
+		t.Errorf("user namespace %d, want a new one (host %d)", rep.Namespaces["user"], host["user"])
+	}
+	if rep.UID != 0 || rep.EUID != 0 || rep.GID != 0 || rep.EGID != 0 {
+		t.Errorf("ids uid=%d euid=%d gid=%d egid=%d, want root inside", rep.UID, rep.EUID, rep.GID, rep.EGID)
+	}
+	for _, kind := range []string{"pid", "mnt", "net", "ipc", "uts"} {
+		if rep.Namespaces[kind] == host[kind] {
+			t.Errorf("%s namespace is the host's", kind)
+		}
+	}
+	uidMap := probeCat(t, r, b, uniqueID(t, "ns-user-uidmap"), "/proc/self/uid_map")
+	if f := strings.Fields(uidMap); len(f) != 3 || f[0] != "0" || f[1] != "100000" || f[2] != "65536" {
+		t.Errorf("uid_map %q, want 0 100000 65536", uidMap)
+	}
+	gidMap := probeCat(t, r, b, uniqueID(t, "ns-user-gidmap"), "/proc/self/gid_map")
+	if f := strings.Fields(gidMap); len(f) != 3 || f[0] != "0" || f[1] != "100000" || f[2] != "65536" {
+		t.Errorf("gid_map %q, want 0 100000 65536", gidMap)
+	}
+}
+
+// TestSpecNamespacesUserHostIDs: from the host, the container's process
+// runs as the mapped ids, not as root.
+func TestSpecNamespacesUserHostIDs(t *testing.T) {
+	t.Parallel()
+	r := runtimetest.New(t)
+	b := userNSBundle(t)
+	b.Spec.Process.Args = []string{"/bin/probe", "sleep", "inf"}
+	id := uniqueID(t, "ns-user-hostids")
+	c := createContainer(t, r, b, id, nil)
+	r.Must("start", id)
+	r.WaitStatus(id, "running", 10*time.Second)
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && (k == "Uid" || k == "Gid") {
+			for _, f := range strings.Fields(v) {
+				if f != "100000" {
+					t.Errorf("host view of %s: %q, want 100000 for each id", k, strings.TrimSpace(v))
+					break
+				}
+			}
+		}
+	}
+	r.Must("kill", id, "KILL")
+	r.WaitStatus(id, "stopped", 10*time.Second)
+}
+
+// userNSBundle is a bundle with a new user namespace mapping container
+// 0-65535 to host 100000-165535. The rootfs is a copy chowned to the
+// mapped root (as an image unpacked for that mapping would be), and the
+// directories above it are searchable so the container's root, an
+// unprivileged id on the host, can reach it.
+func userNSBundle(t *testing.T) *fixture.OCIBundle {
+	t.Helper()
+	b := fixture.Bundle(t, fixture.WithCopy())
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	b.Spec.Linux.UIDMappings = m
+	b.Spec.Linux.GIDMappings = m
+	b.Spec.Linux.Namespaces = append(b.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	err := filepath.Walk(b.Rootfs, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		st := info.Sys().(*syscall.Stat_t)
+		return os.Lchown(p, int(st.Uid)+100000, int(st.Gid)+100000)
+	})
+	if err != nil {
+		t.Fatalf("chown rootfs: %v", err)
+	}
+	for d := b.Dir; d != "/"; d = filepath.Dir(d) {
+		info, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(d, info.Mode().Perm()|0o011); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b.Save(t)
+	return b
+}
+
+// TestSpecNamespacesTime: a new time namespace with offsets: the clocks
+// inside are shifted by exactly those offsets.
+func TestSpecNamespacesTime(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("no time namespaces on this kernel")
+	}
+	r := runtimetest.New(t)
+	b := fixture.Bundle(t)
+	const bootOff, monoOff = 10 * 365 * 86400, 7 * 86400
+	b.Spec.Linux.Namespaces = append(b.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+	b.Spec.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{
+		"boottime":  {Secs: bootOff},
+		"monotonic": {Secs: monoOff, Nanosecs: 5000},
+	}
+	offsets := probeCat(t, r, b, uniqueID(t, "ns-time-offsets"), "/proc/self/timens_offsets")
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(offsets), "\n") {
+		if f := strings.Fields(line); len(f) == 3 {
+			got[f[0]] = f[1] + " " + f[2]
+		}
+	}
+	if got["boottime"] != fmt.Sprintf("%d 0", bootOff) || got["monotonic"] != fmt.Sprintf("%d 5000", monoOff) {
+		t.Errorf("timens_offsets inside:\n%s\nwant boottime %d 0, monotonic %d 5000", offsets, bootOff, monoOff)
+	}
+
+	// /proc/uptime is CLOCK_BOOTTIME as the reader's time namespace sees it.
+	before := uptime(t, readAllString(t, "/proc/uptime"))
+	inside := uptime(t, probeCat(t, r, b, uniqueID(t, "ns-time-uptime"), "/proc/uptime"))
+	after := uptime(t, readAllString(t, "/proc/uptime"))
+	if inside < before+bootOff || inside > after+bootOff {
+		t.Errorf("uptime inside %.2f s, want between %.2f and %.2f (host's plus the %d s boottime offset)",
+			inside, before+bootOff, after+bootOff, bootOff)
+	}
+
+	// The container's namespace is new, and the host's clocks are not
+	// shifted.
+	host := hostNamespaces(t)
+	rep := r.RunProbe(b, uniqueID(t, "ns-time-report"))
+	if rep.Namespaces["time"] == host["time"] {
+		t.Errorf("time namespace is the host's")
+	}
+	if up := uptime(t, readAllString(t, "/proc/uptime")); up > after+60 {
+		t.Errorf("host uptime jumped to %.2f s after the container ran", up)
+	}
+}
+
+// TestSpecNamespacesTimeOffsetsNeedNamespace: offsets without a new time
+// namespace would have to shift the host's clocks; create refuses.
+func TestSpecNamespacesTimeOffsetsNeedNamespace(t *testing.T) {
+	t.Parallel()
+	r := runtimetest.New(t)
+	b := fixture.Bundle(t)
+	b.Spec.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 100}}
+	id := uniqueID(t, "ns-time-nons")
+	if out, stderr, err := runArgs(t, r, b, id, "/bin/probe", "exit", "0"); err == nil {
+		t.Fatalf("run with timeOffsets but no time namespace succeeded: %s %s", out, stderr)
+	}
+	assertNoLeftovers(t, r, id)
+}
+
+func uptime(t *testing.T, s string) float64 {
+	t.Helper()
+	f := strings.Fields(s)
+	if len(f) < 1 {
+		t.Fatalf("parse /proc/uptime %q", s)
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		t.Fatalf("parse /proc/uptime %q: %v", s, err)
+	}
+	return v
+}
+
+func readAllString(t *testing.T, path string) string {
+	t.Helper()
+	return string(readAll(t, path))
+}
