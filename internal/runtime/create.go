@@ -10,12 +10,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/berth-project/berth/internal/linux/cgroups"
 	"github.com/berth-project/berth/internal/linux/nsenter"
 	"github.com/berth-project/berth/internal/linux/selfexe"
+	"github.com/berth-project/berth/internal/linux/userns"
 	"github.com/berth-project/berth/internal/runtime/hooks"
 	"github.com/berth-project/berth/internal/runtime/syncmsg"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -208,10 +210,9 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 			// Made by the init itself once it sits in its cgroup, so that the
 			// namespace's root is the container's cgroup.
 		case specs.TimeNamespace:
-			plan.timeOffsets = spec.Linux.TimeOffsets
-			if plan.timeOffsets == nil {
-				plan.timeOffsets = map[string]specs.LinuxTimeOffset{}
-			}
+			// Also made by the init: the offsets can be written only
+			// through /proc/PID/timens_offsets, which speaks for the
+			// thread-group leader, and only until a process enters.
 		default:
 			cloneflags |= nsTypes[n.Type].flag
 		}
@@ -245,6 +246,24 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 	}
 	if console != nil {
 		cmd.Env = append(cmd.Env, "_BERTH_CONSOLEFD="+strconv.Itoa(addFD(console)))
+	}
+	// Idmapped mounts with maps of their own need a user namespace each,
+	// made here: the init's pid namespace hides the helper from the
+	// host's /proc its maps are written through.
+	var idmaps []string
+	for i, m := range spec.Mounts {
+		if len(m.UIDMappings)+len(m.GIDMappings) == 0 {
+			continue
+		}
+		ns, err := userns.New(m.UIDMappings, m.GIDMappings)
+		if err != nil {
+			return nil, fmt.Errorf("user namespace for idmapped mount %s: %w", m.Destination, err)
+		}
+		defer ns.Close()
+		idmaps = append(idmaps, fmt.Sprintf("%d:%d", i, addFD(ns)))
+	}
+	if len(idmaps) > 0 {
+		cmd.Env = append(cmd.Env, "_BERTH_IDMAPFDS="+strings.Join(idmaps, ","))
 	}
 	if len(plan.constructor) > 0 {
 		var joins []nsenter.Join

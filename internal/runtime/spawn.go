@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -31,9 +30,6 @@ type spawnPlan struct {
 	// constructor: passed as descriptors and joined by the nsenter
 	// constructor of the child (user, mnt, time).
 	constructor []nsFile
-	// timeOffsets, when non-nil, asks for a new time namespace with these
-	// offsets, made with unshare on the spawning thread.
-	timeOffsets map[string]specs.LinuxTimeOffset
 }
 
 func (p *spawnPlan) close() {
@@ -62,7 +58,7 @@ func (p *spawnPlan) openJoin(typ specs.LinuxNamespaceType, path string) error {
 // goroutine exits still locked, and the runtime ends the thread, so no
 // other goroutine ever runs in the container's namespaces.
 func (p *spawnPlan) start(cmd *exec.Cmd) error {
-	if len(p.thread) == 0 && p.timeOffsets == nil {
+	if len(p.thread) == 0 {
 		return cmd.Start()
 	}
 	errc := make(chan error, 1)
@@ -77,23 +73,6 @@ func (p *spawnPlan) startLocked(cmd *exec.Cmd) error {
 	for _, n := range p.thread {
 		if err := unix.Setns(int(n.f.Fd()), int(nsTypes[n.typ].flag)); err != nil {
 			return fmt.Errorf("join %s namespace: %w", n.typ, os.NewSyscallError("setns", err))
-		}
-	}
-	if p.timeOffsets != nil {
-		if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-			return fmt.Errorf("new time namespace: %w", os.NewSyscallError("unshare", err))
-		}
-		// Offsets can be written only until a process enters the namespace;
-		// the child entering next freezes them. /proc/thread-self, because
-		// the namespace for children belongs to this thread alone.
-		var b strings.Builder
-		for clock, off := range p.timeOffsets {
-			fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
-		}
-		if b.Len() > 0 {
-			if err := os.WriteFile("/proc/thread-self/timens_offsets", []byte(b.String()), 0); err != nil {
-				return fmt.Errorf("set time namespace offsets: %w", err)
-			}
 		}
 	}
 	return cmd.Start()

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/berth-project/berth/internal/linux/userns"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -26,6 +25,11 @@ type Mounter struct {
 	// InUserNS makes device creation bind-mount host nodes, since mknod
 	// is refused in a user namespace.
 	InUserNS bool
+	// IDMaps holds, by index in the spec's mounts, the user namespace made
+	// for a mount's own uidMappings and gidMappings. The runtime makes
+	// them from the host's pid namespace, where writing a child's maps
+	// works.
+	IDMaps map[int]*os.File
 }
 
 // MountError names the mount that failed.
@@ -40,15 +44,15 @@ func (e *MountError) Error() string {
 
 func (e *MountError) Unwrap() error { return e.Err }
 
-// Mount performs one spec mount.
-func (m *Mounter) Mount(mnt specs.Mount) error {
-	if err := m.mount(mnt); err != nil {
+// Mount performs the spec's mount number i.
+func (m *Mounter) Mount(i int, mnt specs.Mount) error {
+	if err := m.mount(i, mnt); err != nil {
 		return &MountError{Mount: mnt, Err: err}
 	}
 	return nil
 }
 
-func (m *Mounter) mount(mnt specs.Mount) error {
+func (m *Mounter) mount(i int, mnt specs.Mount) error {
 	if !filepath.IsAbs(mnt.Destination) {
 		return fmt.Errorf("destination must be an absolute path")
 	}
@@ -58,7 +62,7 @@ func (m *Mounter) mount(mnt specs.Mount) error {
 	}
 	switch {
 	case o.Bind:
-		return m.bind(mnt, o)
+		return m.bind(i, mnt, o)
 	case o.Flags&unix.MS_REMOUNT != 0:
 		return m.remount(mnt, o)
 	case mnt.Type == "cgroup" || mnt.Type == "cgroup2":
@@ -130,7 +134,7 @@ func (m *Mounter) finish(mnt specs.Mount, o Options) error {
 // it is still detached, and attaches it to the resolved target with
 // move_mount(2): nothing is looked up by path inside the rootfs after
 // the target was resolved.
-func (m *Mounter) bind(mnt specs.Mount, o Options) error {
+func (m *Mounter) bind(i int, mnt specs.Mount, o Options) error {
 	src := mnt.Source
 	if !filepath.IsAbs(src) {
 		src = filepath.Join(m.Bundle, src)
@@ -176,7 +180,7 @@ func (m *Mounter) bind(mnt specs.Mount, o Options) error {
 		}
 	}
 	if o.IDMap || len(mnt.UIDMappings)+len(mnt.GIDMappings) > 0 {
-		if err := m.idmap(tree, mnt, o); err != nil {
+		if err := m.idmap(i, tree, mnt, o); err != nil {
 			return err
 		}
 	}
@@ -226,20 +230,16 @@ func mountAt(source string, target *os.File, fstype string, flags uintptr, data 
 
 // idmap gives the detached tree an id mapping: the container's own user
 // namespace, or one made for the mount's own mappings.
-func (m *Mounter) idmap(tree *os.File, mnt specs.Mount, o Options) error {
-	var nsFile *os.File
+func (m *Mounter) idmap(i int, tree *os.File, mnt specs.Mount, o Options) error {
+	nsFile := m.UserNS
 	if len(mnt.UIDMappings)+len(mnt.GIDMappings) > 0 {
-		ns, err := userns.New(mnt.UIDMappings, mnt.GIDMappings)
-		if err != nil {
-			return err
+		nsFile = m.IDMaps[i]
+		if nsFile == nil {
+			return errors.New("no user namespace was made for the mount's id mappings")
 		}
-		defer ns.Close()
-		nsFile = ns
-	} else {
-		if m.UserNS == nil {
-			return errors.New("idmap without mappings needs a user namespace")
-		}
-		nsFile = m.UserNS
+	}
+	if nsFile == nil {
+		return errors.New("idmap without mappings needs a user namespace")
 	}
 	flags := uint(unix.AT_EMPTY_PATH)
 	if o.RecursiveIDMap || o.Recursive {

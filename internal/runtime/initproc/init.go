@@ -108,6 +108,11 @@ func prepare(sock *os.File, cfg *syncmsg.Config, consoleSock *os.File) (*initSta
 			return nil, step("new cgroup namespace", os.NewSyscallError("unshare", err))
 		}
 	}
+	if hasNS(cfg, specs.TimeNamespace) {
+		if err := newTimeNamespace(spec.Linux.TimeOffsets); err != nil {
+			return nil, step("new time namespace", err)
+		}
+	}
 	if spec.Process.OOMScoreAdj != nil {
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(fmt.Sprint(*spec.Process.OOMScoreAdj)), 0); err != nil {
 			return nil, step("set oom_score_adj", err)
@@ -189,8 +194,11 @@ func setupRootfs(sock *os.File, cfg *syncmsg.Config, consoleSock *os.File) (*os.
 		}
 	}
 	devBound, ptsMounted := false, false
-	for _, mnt := range spec.Mounts {
-		if err := m.Mount(mnt); err != nil {
+	if m.IDMaps, err = idmapFDs(); err != nil {
+		return nil, step("idmapped mounts", err)
+	}
+	for i, mnt := range spec.Mounts {
+		if err := m.Mount(i, mnt); err != nil {
 			return nil, step("mount", err)
 		}
 		switch cleanPath(mnt.Destination) {
@@ -349,4 +357,46 @@ func hasOpt(opts []string, o string) bool {
 		}
 	}
 	return false
+}
+
+// newTimeNamespace makes the time namespace the user's program will run
+// in. unshare(CLONE_NEWTIME) changes only the namespace for children; the
+// offsets must be written before any process enters it, through
+// /proc/self/timens_offsets, which acts on the thread-group leader: this
+// main thread. execve then moves the init itself in (exec_task_namespaces).
+func newTimeNamespace(offsets map[string]specs.LinuxTimeOffset) error {
+	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+		return os.NewSyscallError("unshare", err)
+	}
+	var b strings.Builder
+	for clock, off := range offsets {
+		fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := os.WriteFile("/proc/self/timens_offsets", []byte(b.String()), 0); err != nil {
+		return fmt.Errorf("set offsets: %w", err)
+	}
+	return nil
+}
+
+// idmapFDs collects the user namespaces the runtime made for idmapped
+// mounts, passed as "index:fd,...".
+func idmapFDs() (map[int]*os.File, error) {
+	v := os.Getenv("_BERTH_IDMAPFDS")
+	if v == "" {
+		return nil, nil
+	}
+	os.Unsetenv("_BERTH_IDMAPFDS")
+	out := map[int]*os.File{}
+	for _, part := range strings.Split(v, ",") {
+		var i, fd int
+		if _, err := fmt.Sscanf(part, "%d:%d", &i, &fd); err != nil || fd < 3 {
+			return nil, fmt.Errorf("bad _BERTH_IDMAPFDS entry %q", part)
+		}
+		unix.CloseOnExec(fd)
+		out[i] = os.NewFile(uintptr(fd), "userns")
+	}
+	return out, nil
 }
