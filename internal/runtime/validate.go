@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/berth-project/berth/internal/linux/caps"
+	"github.com/berth-project/berth/internal/linux/procattr"
 	"github.com/berth-project/berth/internal/linux/rlimit"
 	"github.com/berth-project/berth/internal/linux/sysctl"
 	"github.com/berth-project/berth/internal/runtime/hooks"
@@ -95,6 +96,9 @@ func Validate(spec *specs.Spec, bundle string) error {
 			return invalid("%v", err)
 		}
 	}
+	if pe := spec.Linux.Personality; pe != nil && pe.Domain != specs.PerLinux && pe.Domain != specs.PerLinux32 {
+		return invalid("linux.personality: unknown domain %q", pe.Domain)
+	}
 	if spec.Linux.RootfsPropagation != "" {
 		if _, ok := map[string]bool{"private": true, "rprivate": true, "slave": true, "rslave": true,
 			"shared": true, "rshared": true, "unbindable": true, "runbindable": true}[spec.Linux.RootfsPropagation]; !ok {
@@ -140,6 +144,22 @@ func validateProcess(p *specs.Process) error {
 		}
 		if r.Soft > r.Hard {
 			return invalid("rlimit %s: soft limit %d exceeds hard limit %d", r.Type, r.Soft, r.Hard)
+		}
+	}
+	if err := procattr.ValidateScheduler(p.Scheduler); err != nil {
+		return invalid("process.scheduler: %v", err)
+	}
+	if err := procattr.ValidateIOPriority(p.IOPriority); err != nil {
+		return invalid("process.ioPriority: %v", err)
+	}
+	if a := p.ExecCPUAffinity; a != nil {
+		for _, l := range []string{a.Initial, a.Final} {
+			if l == "" {
+				continue
+			}
+			if _, err := procattr.ParseCPUList(l); err != nil {
+				return invalid("process.execCPUAffinity: %v", err)
+			}
 		}
 	}
 	if p.Capabilities != nil {

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/berth-project/berth/internal/linux/console"
+	"github.com/berth-project/berth/internal/linux/procattr"
 	"github.com/berth-project/berth/internal/runtime/syncmsg"
 	"golang.org/x/sys/unix"
 )
@@ -16,6 +17,13 @@ func runExec(sock *os.File, cfg *syncmsg.Config) error {
 	consoleSock, err := envFD("_BERTH_CONSOLEFD")
 	if err != nil {
 		return err
+	}
+	// The initial affinity covers the set-up, before the final one is
+	// applied right before execve.
+	if a := cfg.Process.ExecCPUAffinity; a != nil {
+		if err := procattr.Affinity(a.Initial); err != nil {
+			return step("exec CPU affinity", err)
+		}
 	}
 	if cfg.Process.Terminal {
 		if consoleSock == nil {

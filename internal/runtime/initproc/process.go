@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/berth-project/berth/internal/linux/caps"
+	"github.com/berth-project/berth/internal/linux/procattr"
 	"github.com/berth-project/berth/internal/linux/rlimit"
 	"github.com/berth-project/berth/internal/runtime/syncmsg"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -58,6 +59,18 @@ func prepareProcess(p *specs.Process, create bool) (*process, error) {
 // program. It returns only on failure.
 func finalize(cfg *syncmsg.Config, proc *process) error {
 	p := cfg.Process
+	if err := procattr.Personality(cfg.Spec.Linux.Personality); err != nil {
+		return step("personality", err)
+	}
+	if err := procattr.IOPriority(p.IOPriority); err != nil {
+		return step("ioPriority", err)
+	}
+	if err := procattr.Scheduler(p.Scheduler); err != nil {
+		return step("scheduler", err)
+	}
+	if err := procattr.MemoryPolicy(cfg.Spec.Linux.MemoryPolicy); err != nil {
+		return step("memory policy", err)
+	}
 	// The bounding set first: dropping needs CAP_SETPCAP, which the user
 	// switch may take away.
 	if err := caps.DropBounding(proc.caps.Bounding); err != nil {
@@ -75,6 +88,11 @@ func finalize(cfg *syncmsg.Config, proc *process) error {
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return step("set no_new_privs", os.NewSyscallError("prctl", err))
+		}
+	}
+	if cfg.Exec && p.ExecCPUAffinity != nil {
+		if err := procattr.Affinity(p.ExecCPUAffinity.Final); err != nil {
+			return step("exec CPU affinity", err)
 		}
 	}
 	if err := closeExtraFDs(3 + cfg.PreserveFDs); err != nil {
