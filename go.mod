@@ -8,3 +8,8 @@ require (
 	github.com/opencontainers/runtime-spec v1.3.0
 	golang.org/x/sys v0.50.0
 )
+
+require (
+	github.com/moby/profiles/seccomp v0.3.0
+	github.com/seccomp/libseccomp-golang v0.11.1
+)

@@ -187,6 +187,14 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 		}
 	}
 
+	filter, listener, err := compileSeccomp(spec.Linux.Seccomp)
+	if err != nil {
+		return nil, err
+	}
+	if listener != nil {
+		defer listener.Close()
+	}
+
 	exe, err := selfexe.Clone()
 	if err != nil {
 		return nil, err
@@ -246,6 +254,9 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 	}
 	if console != nil {
 		cmd.Env = append(cmd.Env, "_BERTH_CONSOLEFD="+strconv.Itoa(addFD(console)))
+	}
+	if listener != nil {
+		cmd.Env = append(cmd.Env, "_BERTH_SECCOMPFD="+strconv.Itoa(addFD(listener)))
 	}
 	// Idmapped mounts with maps of their own need a user namespace each,
 	// made here: the init's pid namespace hides the helper from the
@@ -321,6 +332,7 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 		ID: c.st.ID, Bundle: c.st.Bundle, Rootfs: c.st.Rootfs, Spec: spec, Process: spec.Process,
 		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFDs: o.PreserveFDs,
 		NewNamespaces: newNS, Cgroup: view, Console: console != nil,
+		InitPid: proc.Pid, Seccomp: filter,
 	}
 	if err := syncmsg.Write(parentSock, &syncmsg.Message{Type: syncmsg.TypeConfig, Config: cfg}); err != nil {
 		return fail(c.initDied(proc, err))

@@ -85,6 +85,13 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 			defer console.Close()
 		}
 	}
+	filter, listener, err := compileSeccomp(c.st.Spec.Linux.Seccomp)
+	if err != nil {
+		return nil, err
+	}
+	if listener != nil {
+		defer listener.Close()
+	}
 	exe, err := selfexe.Clone()
 	if err != nil {
 		return nil, err
@@ -113,6 +120,9 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 	if console != nil {
 		cmd.Env = append(cmd.Env, "_BERTH_CONSOLEFD="+strconv.Itoa(addFD(console)))
 	}
+	if listener != nil {
+		cmd.Env = append(cmd.Env, "_BERTH_SECCOMPFD="+strconv.Itoa(addFD(listener)))
+	}
 	if len(plan.constructor) > 0 {
 		var joins []nsenter.Join
 		for _, n := range plan.constructor {
@@ -139,6 +149,7 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 	cfg := &syncmsg.Config{
 		Exec: true, ID: c.st.ID, Bundle: c.st.Bundle, Spec: c.st.Spec, Process: p,
 		PreserveFDs: o.PreserveFDs, Console: console != nil,
+		InitPid: c.st.InitPid, Seccomp: filter,
 	}
 	if err := syncmsg.Write(parentSock, &syncmsg.Message{Type: syncmsg.TypeConfig, Config: cfg}); err != nil {
 		return fail(c.initDied(proc, err))

@@ -123,6 +123,7 @@ func Validate(spec *specs.Spec, bundle string) error {
 	if spec.Process.ApparmorProfile != "" && !apparmorEnabled() {
 		return invalid("apparmor profile %q is set in config.json, but AppArmor is not enabled on this host", spec.Process.ApparmorProfile)
 	}
+	// The seccomp profile is compiled (and so checked) by create itself.
 	if spec.Hooks != nil {
 		if err := hooks.Validate(spec.Hooks); err != nil {
 			return invalid("%v", err)

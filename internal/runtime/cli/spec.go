@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-project/berth/internal/linux/caps"
 	"github.com/berth-project/berth/internal/linux/rootfs"
+	"github.com/berth-project/berth/internal/linux/seccomp"
 	"github.com/berth-project/berth/internal/runtime/specgen"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
@@ -63,7 +64,7 @@ func cmdFeatures(g *globals, args []string) error {
 			Cgroup: &features.Cgroup{
 				V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &no,
 			},
-			Seccomp:  &features.Seccomp{Enabled: &no},
+			Seccomp:  seccomp.Features(),
 			Apparmor: &features.Apparmor{Enabled: &no},
 			Selinux:  &features.Selinux{Enabled: &no},
 			IntelRdt: &features.IntelRdt{Enabled: &no},

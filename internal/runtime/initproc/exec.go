@@ -48,7 +48,7 @@ func runExec(sock *os.File, cfg *syncmsg.Config) error {
 		}
 		slave.Close()
 	}
-	proc, err := prepareProcess(cfg.Process, false)
+	proc, err := prepareProcess(cfg)
 	if err != nil {
 		return err
 	}

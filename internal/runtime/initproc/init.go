@@ -156,7 +156,7 @@ func prepare(sock *os.File, cfg *syncmsg.Config, consoleSock *os.File) (*initSta
 			return nil, step("join session keyring", os.NewSyscallError("keyctl", err))
 		}
 	}
-	p, err := prepareProcess(cfg.Process, true)
+	p, err := prepareProcess(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-project/berth/internal/linux/caps"
 	"github.com/berth-project/berth/internal/linux/procattr"
 	"github.com/berth-project/berth/internal/linux/rlimit"
+	"github.com/berth-project/berth/internal/linux/seccomp"
 	"github.com/berth-project/berth/internal/runtime/syncmsg"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -24,12 +25,18 @@ type process struct {
 	args []string
 	env  []string
 	caps caps.Sets
+	// seccomp is the filter to load last, with the connection to its
+	// listener and the state the listener receives when it notifies.
+	seccomp      *seccomp.Filter
+	listener     *os.File
+	seccompState []byte
 }
 
 // prepareProcess resolves what can fail before the container is reported
 // ready: the program, the working directory, rlimits, capability names.
 // Runs after the switch to the container's root.
-func prepareProcess(p *specs.Process, create bool) (*process, error) {
+func prepareProcess(cfg *syncmsg.Config) (*process, error) {
+	p := cfg.Process
 	if err := unix.Chdir(p.Cwd); err != nil {
 		return nil, step("chdir to "+p.Cwd, os.NewSyscallError("chdir", err))
 	}
@@ -52,7 +59,68 @@ func prepareProcess(p *specs.Process, create bool) (*process, error) {
 	if err != nil {
 		return nil, step("find program", err)
 	}
-	return &process{path: path, args: p.Args, env: env, caps: sets}, nil
+	proc := &process{path: path, args: p.Args, env: env, caps: sets}
+	if err := proc.prepareSeccomp(cfg); err != nil {
+		return nil, err
+	}
+	return proc, nil
+}
+
+// prepareSeccomp decodes the runtime's compiled filter and, for a notifying
+// one, readies the listener's connection and message, so that nothing has
+// to allocate or open files once the filter is loaded.
+func (proc *process) prepareSeccomp(cfg *syncmsg.Config) error {
+	if cfg.Seccomp == nil {
+		return nil
+	}
+	f, err := cfg.Seccomp.Filter()
+	if err != nil {
+		return step("seccomp", err)
+	}
+	proc.seccomp = f
+	if !f.Notify() {
+		return nil
+	}
+	conn, err := envFD("_BERTH_SECCOMPFD")
+	if err != nil || conn == nil {
+		return step("seccomp", fmt.Errorf("no connection to the seccomp listener (%v)", err))
+	}
+	proc.listener = conn
+	st := specs.State{Version: specs.Version, ID: cfg.ID, Status: specs.StateCreated,
+		Pid: cfg.InitPid, Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations}
+	if cfg.Exec {
+		st.Status = specs.StateRunning
+	}
+	meta := ""
+	if cfg.Spec.Linux.Seccomp != nil {
+		meta = cfg.Spec.Linux.Seccomp.ListenerMetadata
+	}
+	proc.seccompState, err = seccomp.ProcessState(st, cfg.InitPid, meta)
+	if err != nil {
+		return step("seccomp", err)
+	}
+	return nil
+}
+
+// loadSeccomp installs the filter and hands a notify listener to the agent.
+func (proc *process) loadSeccomp() error {
+	if proc.seccomp == nil {
+		return nil
+	}
+	fd, err := proc.seccomp.Load()
+	if err != nil {
+		return step("seccomp", err)
+	}
+	if fd < 0 {
+		return nil
+	}
+	err = seccomp.SendNotify(proc.listener, fd, proc.seccompState)
+	unix.Close(fd)
+	proc.listener.Close()
+	if err != nil {
+		return step("seccomp", fmt.Errorf("send notify descriptor to the listener: %w", err))
+	}
+	return nil
 }
 
 // finalize drops to the user's identity and privileges and executes the
@@ -71,6 +139,14 @@ func finalize(cfg *syncmsg.Config, proc *process) error {
 	if err := procattr.MemoryPolicy(cfg.Spec.Linux.MemoryPolicy); err != nil {
 		return step("memory policy", err)
 	}
+	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
+	// while the capabilities are still there, as runc does. The rest of the
+	// set-up then runs under the filter.
+	if !p.NoNewPrivileges {
+		if err := proc.loadSeccomp(); err != nil {
+			return err
+		}
+	}
 	// The bounding set first: dropping needs CAP_SETPCAP, which the user
 	// switch may take away.
 	if err := caps.DropBounding(proc.caps.Bounding); err != nil {
@@ -88,6 +164,10 @@ func finalize(cfg *syncmsg.Config, proc *process) error {
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return step("set no_new_privs", os.NewSyscallError("prctl", err))
+		}
+		// As late as possible: only execve of the program follows.
+		if err := proc.loadSeccomp(); err != nil {
+			return err
 		}
 	}
 	if cfg.Exec && p.ExecCPUAffinity != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/berth-project/berth/internal/linux/rootfs"
+	"github.com/berth-project/berth/internal/linux/seccomp"
 	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -59,6 +60,13 @@ type Config struct {
 	NewNamespaces []specs.LinuxNamespaceType `json:"newNamespaces,omitempty"`
 	// Cgroup is what a "cgroup" mount shows the container.
 	Cgroup rootfs.CgroupView `json:"cgroup"`
+
+	// InitPid is the init's pid in the runtime's pid namespace, for the
+	// state a seccomp listener receives.
+	InitPid int `json:"initPid,omitempty"`
+	// Seccomp is the container's filter, compiled by the runtime; a
+	// listener connection is passed as a descriptor when it notifies.
+	Seccomp *seccomp.Encoded `json:"seccomp,omitempty"`
 
 	// Console is set when the process gets a terminal; the console socket is
 	// then passed as a descriptor.
