@@ -344,7 +344,7 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 		}
 		switch m.Type {
 		case syncmsg.TypeHooks:
-			if err := c.runCreateHooks(spec); err != nil {
+			if err := c.runCreateHooks(spec, proc.Pid); err != nil {
 				return fail(err)
 			}
 			if err := syncmsg.Write(parentSock, &syncmsg.Message{Type: syncmsg.TypeHooksDone}); err != nil {
@@ -384,13 +384,14 @@ func (c *Container) initDied(proc *os.Process, cause error) error {
 
 // runCreateHooks runs prestart and createRuntime hooks in the runtime's
 // namespaces, while the init waits before pivot_root.
-func (c *Container) runCreateHooks(spec *specs.Spec) error {
+func (c *Container) runCreateHooks(spec *specs.Spec, pid int) error {
 	if spec.Hooks == nil {
 		return nil
 	}
-	// The init's pid is needed in the state the hooks read.
+	// The state is saved only once the init is ready; the hooks need its
+	// pid now.
 	st := c.hookState(Creating)
-	st.Pid = c.st.InitPid
+	st.Pid = pid
 	if err := hooks.Run(context.Background(), "prestart", spec.Hooks.Prestart, st); err != nil {
 		return err
 	}

@@ -203,6 +203,33 @@ func lifeWaitGone(pid int, start uint64, d time.Duration) bool {
 	}
 }
 
+// lifeWaitCatches waits until pid has a handler for sig (SigCgt in its
+// status). A probe that is pid 1 of its namespace drops a signal that
+// arrives before its Go runtime installed its handlers, so tests that stop
+// it with SIGTERM wait for this first.
+func lifeWaitCatches(t testing.TB, pid int, sig syscall.Signal) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatalf("process %d: %v", pid, err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+				mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				if err == nil && mask&(1<<(uint(sig)-1)) != 0 {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d does not catch %v after 10s", pid, sig)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // lifeWaitDead waits until pid is dead or a zombie.
 func lifeWaitDead(pid int, d time.Duration) bool {
 	deadline := time.Now().Add(d)

@@ -70,6 +70,7 @@ func TestLifeCreateStartKillDelete(t *testing.T) {
 	}
 
 	// Default signal: SIGTERM, which the probe handles by exiting.
+	lifeWaitCatches(t, s.Pid, syscall.SIGTERM)
 	lifeMust(t, r, "kill", id)
 	r.WaitStatus(id, "stopped", 10*time.Second)
 
@@ -94,6 +95,7 @@ func TestLifeKillSignals(t *testing.T) {
 			b := fixture.Bundle(t, fixture.WithArgs("/bin/probe", "sleep", "1000"))
 			id := lifeID(t)
 			pid := lifeStart(t, r, b, id)
+			lifeWaitCatches(t, pid, syscall.SIGTERM)
 			lifeMust(t, r, "kill", id, sig)
 			r.WaitStatus(id, "stopped", 10*time.Second)
 			if lifeAlive(pid) {

@@ -25,7 +25,7 @@ func openat2(dirfd int, path string, flags uint64, resolve uint64) (int, error) 
 			continue
 		}
 		if err != nil {
-			return -1, &os.PathError{Op: "openat2", Path: path, Err: err}
+			return -1, &os.PathError{Op: "openat2", Path: filepath.Clean("/" + path), Err: err}
 		}
 		return fd, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/berth-project/berth/internal/linux/console"
 	"github.com/berth-project/berth/internal/runtime"
@@ -198,7 +199,7 @@ func waitStatus(p *os.Process) int {
 	if err != nil {
 		return 255
 	}
-	if ws, ok := st.Sys().(unix.WaitStatus); ok && ws.Signaled() {
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return 128 + int(ws.Signal())
 	}
 	return st.ExitCode()
