@@ -43,8 +43,14 @@ func (c *Container) Start() error {
 	return nil
 }
 
+// released is the byte the init writes to the fifo as soon as its open
+// returns: it tells a successful, quick exec apart from an init that died
+// before start.
+const released = '0'
+
 // releaseInit opens the fifo for reading while watching the init through a
-// pidfd, so a dead init cannot leave start blocked in open(2) forever.
+// pidfd, so a dead init cannot leave start blocked in open(2) forever. It
+// returns the init's error message, empty when the program was executed.
 func (c *Container) releaseInit() (string, error) {
 	pidfd, err := unix.PidfdOpen(c.st.InitPid, 0)
 	if err != nil {
@@ -53,8 +59,8 @@ func (c *Container) releaseInit() (string, error) {
 	defer unix.Close(pidfd)
 
 	type result struct {
-		msg string
-		err error
+		data []byte
+		err  error
 	}
 	done := make(chan result, 1)
 	fifoPath := filepath.Join(c.dir, fifoName)
@@ -65,9 +71,10 @@ func (c *Container) releaseInit() (string, error) {
 			return
 		}
 		defer f.Close()
-		// Bounded: an error message, never a stream.
+		// Bounded: a marker and an error message, never a stream. Every
+		// writer's end closes on execve or exit, so this ends.
 		data, err := io.ReadAll(io.LimitReader(f, 64<<10))
-		done <- result{msg: strings.TrimSpace(string(data)), err: err}
+		done <- result{data: data, err: err}
 	}()
 
 	exited := make(chan struct{})
@@ -85,25 +92,23 @@ func (c *Container) releaseInit() (string, error) {
 		}
 	}()
 
+	var r result
 	select {
-	case r := <-done:
-		return r.msg, r.err
+	case r = <-done:
 	case <-exited:
-		// The init may have written its error and exited in one go: give
-		// the reader the chance to collect it.
-		select {
-		case r := <-done:
-			return r.msg, r.err
-		default:
-		}
-		// Unblock the reader's open(2) by opening the write side ourselves.
+		// The init is gone, released or not. If the reader is still
+		// blocked in open(2), a writer of our own unblocks it; what the
+		// init wrote, if anything, is read either way.
 		if w, err := os.OpenFile(fifoPath, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
 			w.Close()
 		}
-		r := <-done
-		if r.msg != "" {
-			return r.msg, nil
-		}
+		r = <-done
+	}
+	if r.err != nil {
+		return "", r.err
+	}
+	if len(r.data) == 0 || r.data[0] != released {
 		return "", fmt.Errorf("container init exited before start")
 	}
+	return strings.TrimSpace(string(r.data[1:])), nil
 }

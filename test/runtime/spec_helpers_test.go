@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -22,37 +21,37 @@ import (
 
 // Helpers shared by the spec_*_test.go files.
 
-// runArgs runs the bundle in the foreground with args as the process and
+// specRun runs the bundle in the foreground with args as the process and
 // returns what it printed; err is non-nil when `run` exits non-zero (which
 // it does when the process does).
-func runArgs(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string, args ...string) (stdout, stderr string, err error) {
+func specRun(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	b.Spec.Process.Args = args
 	b.Save(t)
 	return r.Exec("run", "--bundle", b.Dir, id)
 }
 
-// mustRunArgs is runArgs that fails the test on a non-zero exit.
-func mustRunArgs(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string, args ...string) string {
+// specMustRun is specRun that fails the test on a non-zero exit.
+func specMustRun(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string, args ...string) string {
 	t.Helper()
-	out, stderr, err := runArgs(t, r, b, id, args...)
+	out, stderr, err := specRun(t, r, b, id, args...)
 	if err != nil {
 		t.Fatalf("run %s %q: %v\nstdout: %s\nstderr: %s", id, args, err, out, stderr)
 	}
 	return out
 }
 
-// probeCat returns the content of path as the container sees it.
-func probeCat(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id, path string) string {
+// specCat returns the content of path as the container sees it.
+func specCat(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id, path string) string {
 	t.Helper()
-	return mustRunArgs(t, r, b, id, "/bin/probe", "cat", path)
+	return specMustRun(t, r, b, id, "/bin/probe", "cat", path)
 }
 
 // probeErrno runs "probe open PATH MODE" or "probe mknod PATH" style
 // commands that print "ok" or an errno name, and returns that word.
-func probeWord(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string, args ...string) string {
+func specProbeWord(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string, args ...string) string {
 	t.Helper()
-	out, stderr, _ := runArgs(t, r, b, id, append([]string{"/bin/probe"}, args...)...)
+	out, stderr, _ := specRun(t, r, b, id, append([]string{"/bin/probe"}, args...)...)
 	word := strings.TrimSpace(out)
 	if word == "" {
 		t.Fatalf("probe %q printed nothing; stderr: %s", args, stderr)
@@ -60,13 +59,13 @@ func probeWord(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id st
 	return word
 }
 
-// statPaths stats every path in one container (a busybox shell loop around
+// specStat stats every path in one container (a busybox shell loop around
 // "probe stat") and returns the results by path; a path whose lstat failed
 // is missing from the map.
-func statPaths(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string, paths ...string) map[string]report.Stat {
+func specStat(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string, paths ...string) map[string]report.Stat {
 	t.Helper()
 	script := `for p in "$@"; do printf '%s\n' "$p"; /bin/probe stat "$p" || echo null; done`
-	out, stderr, err := runArgs(t, r, b, id, append([]string{"/bin/sh", "-c", script, "sh"}, paths...)...)
+	out, stderr, err := specRun(t, r, b, id, append([]string{"/bin/sh", "-c", script, "sh"}, paths...)...)
 	if err != nil {
 		t.Fatalf("stat %q in the container: %v\nstdout: %s\nstderr: %s", paths, err, out, stderr)
 	}
@@ -85,14 +84,14 @@ func statPaths(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id st
 	return res
 }
 
-// hostNamespaces returns the inode of each of the test process's own
+// specHostNS returns the inode of each of the test process's own
 // namespaces, keyed like report.Report.Namespaces.
-func hostNamespaces(t *testing.T) map[string]uint64 {
+func specHostNS(t *testing.T) map[string]uint64 {
 	t.Helper()
-	return nsInodes(t, "/proc/self/ns")
+	return specNSInodes(t, "/proc/self/ns")
 }
 
-func nsInodes(t *testing.T, dir string) map[string]uint64 {
+func specNSInodes(t *testing.T, dir string) map[string]uint64 {
 	t.Helper()
 	out := map[string]uint64{}
 	for _, kind := range report.NamespaceKinds {
@@ -105,7 +104,7 @@ func nsInodes(t *testing.T, dir string) map[string]uint64 {
 	return out
 }
 
-func nsInode(t *testing.T, path string) uint64 {
+func specNSInode(t *testing.T, path string) uint64 {
 	t.Helper()
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
@@ -114,9 +113,9 @@ func nsInode(t *testing.T, path string) uint64 {
 	return st.Ino
 }
 
-// hasCap reports whether the test process has capability c in its
+// specHasCap reports whether the test process has capability c in its
 // effective set.
-func hasCap(t *testing.T, c int) bool {
+func specHasCap(t *testing.T, c int) bool {
 	t.Helper()
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -134,31 +133,31 @@ func hasCap(t *testing.T, c int) bool {
 	return false
 }
 
-// created is a container made with `create` whose stdio goes to files, so
+// specCreated is a container made with `create` whose stdio goes to files, so
 // that the runtime returns while the init waits on its fifo.
-type created struct {
+type specCreated struct {
 	id             string
 	pid            int
 	stdout, stderr string
 }
 
-// createContainer runs `create` with stdio redirected to files in a
+// specCreate runs `create` with stdio redirected to files in a
 // temporary directory; extra are passed as descriptors 3, 4, ... and
 // createArgs are inserted before the id. It fails the test if create fails.
-func createContainer(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string, createArgs []string, extra ...*os.File) *created {
+func specCreate(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string, createArgs []string, extra ...*os.File) *specCreated {
 	t.Helper()
-	c, err := tryCreate(t, r, b, id, createArgs, extra...)
+	c, err := specTryCreate(t, r, b, id, createArgs, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-func tryCreate(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string, createArgs []string, extra ...*os.File) (*created, error) {
+func specTryCreate(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string, createArgs []string, extra ...*os.File) (*specCreated, error) {
 	t.Helper()
 	b.Save(t)
 	dir := t.TempDir()
-	c := &created{id: id, stdout: filepath.Join(dir, "stdout"), stderr: filepath.Join(dir, "stderr")}
+	c := &specCreated{id: id, stdout: filepath.Join(dir, "stdout"), stderr: filepath.Join(dir, "stderr")}
 	stdout, err := os.Create(c.stdout)
 	if err != nil {
 		t.Fatal(err)
@@ -173,23 +172,23 @@ func tryCreate(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id st
 	cmd := r.Command(append(args, id)...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.ExtraFiles = extra
-	if err := runCmd(cmd, 60*time.Second); err != nil {
+	if err := specRunCmd(cmd, 60*time.Second); err != nil {
 		e, _ := os.ReadFile(c.stderr)
-		return nil, &createError{err: err, stderr: string(e)}
+		return nil, &specCreateError{err: err, stderr: string(e)}
 	}
 	c.pid = r.State(id).Pid
 	return c, nil
 }
 
-type createError struct {
+type specCreateError struct {
 	err    error
 	stderr string
 }
 
-func (e *createError) Error() string { return "create: " + e.err.Error() + ": " + e.stderr }
+func (e *specCreateError) Error() string { return "create: " + e.err.Error() + ": " + e.stderr }
 
 // output returns what the container's process wrote so far.
-func (c *created) output(t *testing.T) (stdout, stderr string) {
+func (c *specCreated) output(t *testing.T) (stdout, stderr string) {
 	t.Helper()
 	o, err := os.ReadFile(c.stdout)
 	if err != nil {
@@ -202,7 +201,7 @@ func (c *created) output(t *testing.T) (stdout, stderr string) {
 	return string(o), string(e)
 }
 
-func runCmd(cmd *exec.Cmd, d time.Duration) error {
+func specRunCmd(cmd *exec.Cmd, d time.Duration) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -218,16 +217,16 @@ func runCmd(cmd *exec.Cmd, d time.Duration) error {
 	}
 }
 
-// startAndWait starts a created container and waits until it stopped.
-func startAndWait(t *testing.T, r *runtimetest.Runtime, c *created) {
+// specStartWait starts a created container and waits until it stopped.
+func specStartWait(t *testing.T, r *runtimetest.Runtime, c *specCreated) {
 	t.Helper()
 	r.Must("start", c.id)
 	r.WaitStatus(c.id, "stopped", 30*time.Second)
 }
 
-// assertNoLeftovers checks that a failed create left nothing behind: no
+// specNoLeftovers checks that a failed create left nothing behind: no
 // container in `list`, no state directory, no cgroup named after id.
-func assertNoLeftovers(t *testing.T, r *runtimetest.Runtime, id string) {
+func specNoLeftovers(t *testing.T, r *runtimetest.Runtime, id string) {
 	t.Helper()
 	out := r.Must("list", "--format", "json")
 	var states []runtimetest.State
@@ -249,15 +248,15 @@ func assertNoLeftovers(t *testing.T, r *runtimetest.Runtime, id string) {
 	}
 }
 
-// uniqueID makes a container id that is unique across test runs on the
+// specID makes a container id that is unique across test runs on the
 // machine: tests in other packages may share the cgroup hierarchy.
-func uniqueID(t *testing.T, name string) string {
+func specID(t *testing.T, name string) string {
 	t.Helper()
 	return name + "-" + strconv.Itoa(os.Getpid())
 }
 
 // fileSHA returns the bytes of a file, for before/after comparisons.
-func readAll(t *testing.T, path string) []byte {
+func specReadFile(t *testing.T, path string) []byte {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -271,24 +270,9 @@ func readAll(t *testing.T, path string) []byte {
 	return data
 }
 
-// parseJSONLines decodes a stream of JSON values.
-func parseJSONLines[T any](t *testing.T, out string) []T {
-	t.Helper()
-	var res []T
-	dec := json.NewDecoder(bytes.NewReader([]byte(out)))
-	for dec.More() {
-		var v T
-		if err := dec.Decode(&v); err != nil {
-			t.Fatalf("parse %q: %v", out, err)
-		}
-		res = append(res, v)
-	}
-	return res
-}
-
 // mountinfoHas reports whether the test process's mount table has a mount
 // at path.
-func hostMountPoints(t *testing.T) map[string]int {
+func specHostMounts(t *testing.T) map[string]int {
 	t.Helper()
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -302,4 +286,15 @@ func hostMountPoints(t *testing.T) map[string]int {
 		}
 	}
 	return out
+}
+
+// specParseReport decodes a probe report printed by a container started with
+// create and start.
+func specParseReport(t *testing.T, stdout, stderr string) *report.Report {
+	t.Helper()
+	var rep report.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("parse probe report: %v\nstdout: %s\nstderr: %s", err, stdout, stderr)
+	}
+	return &rep
 }

@@ -24,11 +24,11 @@ func TestSpecNamespacesSeparate(t *testing.T) {
 	t.Parallel()
 	r := runtimetest.New(t)
 	b := fixture.Bundle(t)
-	host := hostNamespaces(t)
+	host := specHostNS(t)
 	if host["time"] != 0 {
 		b.Spec.Linux.Namespaces = append(b.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
 	}
-	rep := r.RunProbe(b, uniqueID(t, "ns-separate"))
+	rep := r.RunProbe(b, specID(t, "ns-separate"))
 	if len(rep.Errors) > 0 {
 		t.Logf("probe errors: %q", rep.Errors)
 	}
@@ -74,8 +74,8 @@ func TestSpecNamespacesNotAsked(t *testing.T) {
 		}
 	}
 	b.Spec.Linux.Namespaces = keep
-	host := hostNamespaces(t)
-	rep := r.RunProbe(b, uniqueID(t, "ns-notasked"))
+	host := specHostNS(t)
+	rep := r.RunProbe(b, specID(t, "ns-notasked"))
 	for _, kind := range []string{"ipc", "net", "uts", "cgroup", "user"} {
 		if rep.Namespaces[kind] != host[kind] {
 			t.Errorf("%s namespace %d, want the host's %d: not asked for", kind, rep.Namespaces[kind], host[kind])
@@ -88,9 +88,9 @@ func TestSpecNamespacesNotAsked(t *testing.T) {
 	}
 }
 
-// startNSHolder starts a process in new namespaces (unshare(1) flags) and
+// specNSHolder starts a process in new namespaces (unshare(1) flags) and
 // returns its pid; it is killed when the test ends.
-func startNSHolder(t *testing.T, unshareFlags ...string) *exec.Cmd {
+func specNSHolder(t *testing.T, unshareFlags ...string) *exec.Cmd {
 	t.Helper()
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("needs unshare(1)")
@@ -108,12 +108,12 @@ func startNSHolder(t *testing.T, unshareFlags ...string) *exec.Cmd {
 	return cmd
 }
 
-// waitNS waits until /proc/pid/ns/kind differs from the test's own, that is
+// specWaitNS waits until /proc/pid/ns/kind differs from the test's own, that is
 // until unshare(1) has made its namespaces and executed its program.
-func waitNS(t *testing.T, pid int, kind string) string {
+func specWaitNS(t *testing.T, pid int, kind string) string {
 	t.Helper()
 	path := fmt.Sprintf("/proc/%d/ns/%s", pid, kind)
-	own := nsInode(t, "/proc/self/ns/"+kind)
+	own := specNSInode(t, "/proc/self/ns/"+kind)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if ino, err := os.Readlink(path); err == nil && !strings.Contains(ino, strconv.FormatUint(own, 10)) {
@@ -132,7 +132,7 @@ func TestSpecNamespacesJoinByPath(t *testing.T) {
 	r := runtimetest.New(t)
 
 	// A named network namespace, as `ip netns add` makes it.
-	netnsName := uniqueID(t, "berth-spec")
+	netnsName := specID(t, "berth-spec")
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs ip(8)")
 	}
@@ -147,8 +147,8 @@ func TestSpecNamespacesJoinByPath(t *testing.T) {
 	netPath := filepath.Join("/run/netns", netnsName)
 
 	// ipc and uts of a sleeping process.
-	holder := startNSHolder(t, "--ipc", "--uts")
-	ipcPath := waitNS(t, holder.Process.Pid, "ipc")
+	holder := specNSHolder(t, "--ipc", "--uts")
+	ipcPath := specWaitNS(t, holder.Process.Pid, "ipc")
 	utsPath := fmt.Sprintf("/proc/%d/ns/uts", holder.Process.Pid)
 
 	b := fixture.Bundle(t)
@@ -165,12 +165,12 @@ func TestSpecNamespacesJoinByPath(t *testing.T) {
 		}
 	}
 	want := map[string]uint64{
-		"net": nsInode(t, netPath),
-		"ipc": nsInode(t, ipcPath),
-		"uts": nsInode(t, utsPath),
+		"net": specNSInode(t, netPath),
+		"ipc": specNSInode(t, ipcPath),
+		"uts": specNSInode(t, utsPath),
 	}
-	host := hostNamespaces(t)
-	rep := r.RunProbe(b, uniqueID(t, "ns-join"))
+	host := specHostNS(t)
+	rep := r.RunProbe(b, specID(t, "ns-join"))
 	for kind, ino := range want {
 		if ino == host[kind] {
 			t.Fatalf("set-up: the %s namespace to join is the test's own", kind)
@@ -192,17 +192,17 @@ func TestSpecNamespacesJoinByPath(t *testing.T) {
 func TestSpecNamespacesJoinPID(t *testing.T) {
 	t.Parallel()
 	r := runtimetest.New(t)
-	holder := startNSHolder(t, "--pid", "--fork", "--kill-child")
+	holder := specNSHolder(t, "--pid", "--fork", "--kill-child")
 	// unshare --fork: the sleep is unshare's child, pid 1 of the namespace.
-	pidPath := waitNS(t, holder.Process.Pid, "pid_for_children")
+	pidPath := specWaitNS(t, holder.Process.Pid, "pid_for_children")
 	b := fixture.Bundle(t)
 	for i, n := range b.Spec.Linux.Namespaces {
 		if n.Type == specs.PIDNamespace {
 			b.Spec.Linux.Namespaces[i].Path = pidPath
 		}
 	}
-	want := nsInode(t, pidPath)
-	rep := r.RunProbe(b, uniqueID(t, "ns-joinpid"))
+	want := specNSInode(t, pidPath)
+	rep := r.RunProbe(b, specID(t, "ns-joinpid"))
 	if rep.Namespaces["pid"] != want {
 		t.Errorf("pid namespace %d, want %d: the one given by path", rep.Namespaces["pid"], want)
 	}
@@ -219,12 +219,12 @@ func TestSpecNamespacesUser(t *testing.T) {
 		t.Skip("no user namespaces")
 	}
 	r := runtimetest.New(t)
-	b := userNSBundle(t)
-	rep := r.RunProbe(b, uniqueID(t, "ns-user"))
+	b := specUserNSBundle(t)
+	rep := r.RunProbe(b, specID(t, "ns-user"))
 	if len(rep.Errors) > 0 {
 		t.Logf("probe errors: %q", rep.Errors)
 	}
-	host := hostNamespaces(t)
+	host := specHostNS(t)
 	if rep.Namespaces["user"] == 0 || rep.Namespaces["user"] == host["user"] {
 		t.Errorf("user namespace %d, want a new one (host %d)", rep.Namespaces["user"], host["user"])
 	}
@@ -236,11 +236,11 @@ func TestSpecNamespacesUser(t *testing.T) {
 			t.Errorf("%s namespace is the host's", kind)
 		}
 	}
-	uidMap := probeCat(t, r, b, uniqueID(t, "ns-user-uidmap"), "/proc/self/uid_map")
+	uidMap := specCat(t, r, b, specID(t, "ns-user-uidmap"), "/proc/self/uid_map")
 	if f := strings.Fields(uidMap); len(f) != 3 || f[0] != "0" || f[1] != "100000" || f[2] != "65536" {
 		t.Errorf("uid_map %q, want 0 100000 65536", uidMap)
 	}
-	gidMap := probeCat(t, r, b, uniqueID(t, "ns-user-gidmap"), "/proc/self/gid_map")
+	gidMap := specCat(t, r, b, specID(t, "ns-user-gidmap"), "/proc/self/gid_map")
 	if f := strings.Fields(gidMap); len(f) != 3 || f[0] != "0" || f[1] != "100000" || f[2] != "65536" {
 		t.Errorf("gid_map %q, want 0 100000 65536", gidMap)
 	}
@@ -251,10 +251,10 @@ func TestSpecNamespacesUser(t *testing.T) {
 func TestSpecNamespacesUserHostIDs(t *testing.T) {
 	t.Parallel()
 	r := runtimetest.New(t)
-	b := userNSBundle(t)
+	b := specUserNSBundle(t)
 	b.Spec.Process.Args = []string{"/bin/probe", "sleep", "inf"}
-	id := uniqueID(t, "ns-user-hostids")
-	c := createContainer(t, r, b, id, nil)
+	id := specID(t, "ns-user-hostids")
+	c := specCreate(t, r, b, id, nil)
 	r.Must("start", id)
 	r.WaitStatus(id, "running", 10*time.Second)
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.pid))
@@ -275,12 +275,12 @@ func TestSpecNamespacesUserHostIDs(t *testing.T) {
 	r.WaitStatus(id, "stopped", 10*time.Second)
 }
 
-// userNSBundle is a bundle with a new user namespace mapping container
+// specUserNSBundle is a bundle with a new user namespace mapping container
 // 0-65535 to host 100000-165535. The rootfs is a copy chowned to the
 // mapped root (as an image unpacked for that mapping would be), and the
 // directories above it are searchable so the container's root, an
 // unprivileged id on the host, can reach it.
-func userNSBundle(t *testing.T) *fixture.OCIBundle {
+func specUserNSBundle(t *testing.T) *fixture.OCIBundle {
 	t.Helper()
 	b := fixture.Bundle(t, fixture.WithCopy())
 	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
@@ -327,7 +327,7 @@ func TestSpecNamespacesTime(t *testing.T) {
 		"boottime":  {Secs: bootOff},
 		"monotonic": {Secs: monoOff, Nanosecs: 5000},
 	}
-	offsets := probeCat(t, r, b, uniqueID(t, "ns-time-offsets"), "/proc/self/timens_offsets")
+	offsets := specCat(t, r, b, specID(t, "ns-time-offsets"), "/proc/self/timens_offsets")
 	got := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(offsets), "\n") {
 		if f := strings.Fields(line); len(f) == 3 {
@@ -339,9 +339,9 @@ func TestSpecNamespacesTime(t *testing.T) {
 	}
 
 	// /proc/uptime is CLOCK_BOOTTIME as the reader's time namespace sees it.
-	before := uptime(t, readAllString(t, "/proc/uptime"))
-	inside := uptime(t, probeCat(t, r, b, uniqueID(t, "ns-time-uptime"), "/proc/uptime"))
-	after := uptime(t, readAllString(t, "/proc/uptime"))
+	before := specUptime(t, specReadString(t, "/proc/uptime"))
+	inside := specUptime(t, specCat(t, r, b, specID(t, "ns-time-uptime"), "/proc/uptime"))
+	after := specUptime(t, specReadString(t, "/proc/uptime"))
 	if inside < before+bootOff || inside > after+bootOff {
 		t.Errorf("uptime inside %.2f s, want between %.2f and %.2f (host's plus the %d s boottime offset)",
 			inside, before+bootOff, after+bootOff, bootOff)
@@ -349,12 +349,12 @@ func TestSpecNamespacesTime(t *testing.T) {
 
 	// The container's namespace is new, and the host's clocks are not
 	// shifted.
-	host := hostNamespaces(t)
-	rep := r.RunProbe(b, uniqueID(t, "ns-time-report"))
+	host := specHostNS(t)
+	rep := r.RunProbe(b, specID(t, "ns-time-report"))
 	if rep.Namespaces["time"] == host["time"] {
 		t.Errorf("time namespace is the host's")
 	}
-	if up := uptime(t, readAllString(t, "/proc/uptime")); up > after+60 {
+	if up := specUptime(t, specReadString(t, "/proc/uptime")); up > after+60 {
 		t.Errorf("host uptime jumped to %.2f s after the container ran", up)
 	}
 }
@@ -366,14 +366,14 @@ func TestSpecNamespacesTimeOffsetsNeedNamespace(t *testing.T) {
 	r := runtimetest.New(t)
 	b := fixture.Bundle(t)
 	b.Spec.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 100}}
-	id := uniqueID(t, "ns-time-nons")
-	if out, stderr, err := runArgs(t, r, b, id, "/bin/probe", "exit", "0"); err == nil {
+	id := specID(t, "ns-time-nons")
+	if out, stderr, err := specRun(t, r, b, id, "/bin/probe", "exit", "0"); err == nil {
 		t.Fatalf("run with timeOffsets but no time namespace succeeded: %s %s", out, stderr)
 	}
-	assertNoLeftovers(t, r, id)
+	specNoLeftovers(t, r, id)
 }
 
-func uptime(t *testing.T, s string) float64 {
+func specUptime(t *testing.T, s string) float64 {
 	t.Helper()
 	f := strings.Fields(s)
 	if len(f) < 1 {
@@ -386,7 +386,7 @@ func uptime(t *testing.T, s string) float64 {
 	return v
 }
 
-func readAllString(t *testing.T, path string) string {
+func specReadString(t *testing.T, path string) string {
 	t.Helper()
-	return string(readAll(t, path))
+	return string(specReadFile(t, path))
 }

@@ -35,7 +35,7 @@ func runInit(sock *os.File, cfg *syncmsg.Config, report func(error) int) int {
 	// fifo can be opened for writing below, where no error can be reported
 	// any more but through the fifo itself.
 	fifoName := fmt.Sprintf("self/fd/%d", fifo.Fd())
-	if w, err := openat(st.hostProc, fifoName, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC); err == nil {
+	if w, err := openat(st.procfs, fifoName, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC); err == nil {
 		w.Close()
 	} else if !errors.Is(err, unix.ENXIO) {
 		return report(step("open exec fifo", err))
@@ -46,14 +46,18 @@ func runInit(sock *os.File, cfg *syncmsg.Config, report func(error) int) int {
 	sock.Close()
 
 	// Block until `start` opens the fifo for reading. The O_PATH descriptor
-	// is reopened through the host's procfs, still held from before
-	// pivot_root: the container's /proc may not exist.
-	w, err := openat(st.hostProc, fifoName, unix.O_WRONLY|unix.O_CLOEXEC)
+	// is reopened through the init's private procfs: the container's /proc
+	// may not exist, and the host's must not be held while the container
+	// could reach it (CVE-2024-21626).
+	w, err := openat(st.procfs, fifoName, unix.O_WRONLY|unix.O_CLOEXEC)
 	if err != nil {
 		return 1
 	}
 	fifo.Close()
-	st.hostProc.Close()
+	st.procfs.Close()
+	if _, err := w.Write([]byte{'0'}); err != nil {
+		return 1
+	}
 	fail := func(err error) int {
 		fmt.Fprintf(w, "%v", err)
 		w.Close()
@@ -71,8 +75,10 @@ func runInit(sock *os.File, cfg *syncmsg.Config, report func(error) int) int {
 
 // initState carries what prepare hands to the steps after the fifo.
 type initState struct {
-	hostProc *os.File
-	proc     *process
+	// procfs is a detached procfs of the init's own pid namespace, pid
+	// directories only, for reopening descriptors through self/fd.
+	procfs *os.File
+	proc   *process
 }
 
 func openat(dir *os.File, name string, flags int) (*os.File, error) {
@@ -95,11 +101,11 @@ func hasNS(cfg *syncmsg.Config, t specs.LinuxNamespaceType) bool {
 // prepare does everything up to the wait on the exec fifo.
 func prepare(sock *os.File, cfg *syncmsg.Config, consoleSock *os.File) (*initState, error) {
 	spec := cfg.Spec
-	hostProc, err := os.OpenFile("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	procfs, err := privateProcfs()
 	if err != nil {
-		return nil, step("open /proc", err)
+		return nil, step("private procfs", err)
 	}
-	st := &initState{hostProc: hostProc}
+	st := &initState{procfs: procfs}
 
 	if hasNS(cfg, specs.CgroupNamespace) {
 		// Now that the parent has placed us in our cgroup, its root is
@@ -399,4 +405,27 @@ func idmapFDs() (map[int]*os.File, error) {
 		out[i] = os.NewFile(uintptr(fd), "userns")
 	}
 	return out, nil
+}
+
+// privateProcfs makes a procfs instance for the init's pid namespace that is
+// never attached anywhere (fsopen/fsmount) and shows pid directories only
+// (subset=pid): through it the init reaches its own descriptors and nothing
+// of the host.
+func privateProcfs() (*os.File, error) {
+	fsfd, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("fsopen", err)
+	}
+	defer unix.Close(fsfd)
+	if err := unix.FsconfigSetString(fsfd, "subset", "pid"); err != nil {
+		return nil, os.NewSyscallError("fsconfig", err)
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return nil, os.NewSyscallError("fsconfig", err)
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("fsmount", err)
+	}
+	return os.NewFile(uintptr(mfd), "procfs"), nil
 }
