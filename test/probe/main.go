@@ -1,6 +1,9 @@
-// The probe reports descriptors: Go 1.25+ keeps the cgroup CPU quota files
-// open to size GOMAXPROCS, which would show up as if the runtime leaked them.
+// Go 1.25+ keeps the cgroup CPU quota files open to size GOMAXPROCS; the
+// probe reports descriptors, and those would look as if the runtime leaked
+// them.
+//
 //go:debug containermaxprocs=0
+
 package main
 
 import (
