@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // fillCpuset gives dir and its ancestors on the v1 cpuset hierarchy the
@@ -51,6 +53,29 @@ func fillCpuset(dir string) error {
 			if err := writeFile(p, inherited); err != nil {
 				return fmt.Errorf("fill cpuset: %w", err)
 			}
+		}
+	}
+	return nil
+}
+
+func (s *setter) cpuset(r *specs.LinuxResources) error {
+	if r.CPU == nil || (r.CPU.Cpus == "" && r.CPU.Mems == "") {
+		return nil
+	}
+	// Same file names and list syntax ("0-3,7") on v1 and v2. A value
+	// outside the parent's set is refused by the kernel (EINVAL).
+	dir, _, ok := s.m.dirFor("cpuset", "cpuset")
+	if !ok {
+		return errNoController("cpu.cpus/cpu.mems", "cpuset")
+	}
+	if c := r.CPU.Cpus; c != "" {
+		if err := setCtl(dir, "cpuset.cpus", c, "cpu.cpus"); err != nil {
+			return err
+		}
+	}
+	if m := r.CPU.Mems; m != "" {
+		if err := setCtl(dir, "cpuset.mems", m, "cpu.mems"); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,6 +45,19 @@ type Manager interface {
 	// Exists reports whether the cgroup's primary directory (the one Pids
 	// reads) exists.
 	Exists() bool
+	// Set applies the limits r sets, each on the hierarchy holding its
+	// controller; nil fields are left alone, so it serves create and
+	// update alike. It returns warnings for fields the host cannot honour
+	// and that are safe to drop (the caller logs them), and an error for
+	// the rest. See resources.go.
+	Set(r *specs.LinuxResources) (warnings []string, err error)
+	// Stats samples the cgroup's usage in the shape of runc's
+	// `events --stats` data.
+	Stats() (*Stats, error)
+	// OOMEvents watches for the cgroup running out of memory: one value
+	// per OOM notification, the channel closed when the watch ends. The
+	// caller must call stop. See oom.go.
+	OOMEvents() (events <-chan struct{}, stop func(), err error)
 }
 
 // New returns the Manager for a container, without touching the cgroup

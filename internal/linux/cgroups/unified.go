@@ -1,10 +1,15 @@
 package cgroups
 
 import (
+	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // enableControllers makes every controller available on the cgroup2
@@ -63,4 +68,73 @@ func enableControllers(dir string) {
 			_ = writeFile(ctl, w)
 		}
 	}
+}
+
+// unifiedReserved are cgroup2 core files that place, freeze or kill
+// processes or reshape the tree. They are the Manager's own operations,
+// not resources, and writing them from a config would bypass its
+// invariants (a process moved out of the container, say).
+var unifiedReserved = []string{
+	"cgroup.procs", "cgroup.threads", "cgroup.kill", "cgroup.freeze",
+	"cgroup.subtree_control", "cgroup.type", "cgroup.events",
+	"cgroup.controllers",
+}
+
+// unified writes linux.resources.unified: cgroup2 file name -> value,
+// written as given. A value of several lines (io.max for two devices) is
+// written a line at a time, as cgroupfs takes one entry per write.
+func (s *setter) unified(r *specs.LinuxResources) error {
+	if len(r.Unified) == 0 {
+		return nil
+	}
+	dir := s.m.paths[""]
+	if dir == "" {
+		return fmt.Errorf("set unified: unified resources need cgroup v2: %w", errors.ErrUnsupported)
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Unified)) {
+		if err := checkUnifiedKey(k); err != nil {
+			return err
+		}
+		if !exists(dir, k) {
+			return s.m.missingUnified(dir, k)
+		}
+		for _, line := range strings.Split(r.Unified[k], "\n") {
+			if line == "" {
+				continue
+			}
+			if err := setCtl(dir, k, line, "unified["+k+"]"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkUnifiedKey accepts a plain file name of the cgroup directory: no
+// path separator, no "." or "..", so that a config cannot reach another
+// cgroup or the filesystem.
+func checkUnifiedKey(k string) error {
+	switch {
+	case k == "" || k == "." || k == "..":
+		return fmt.Errorf("set unified[%q]: not a file name", k)
+	case strings.ContainsAny(k, "/\x00"):
+		return fmt.Errorf("set unified[%q]: must be a file name, without \"/\"", k)
+	case slices.Contains(unifiedReserved, k):
+		return fmt.Errorf("set unified[%q]: not a resource; the runtime manages this file itself", k)
+	}
+	return nil
+}
+
+// missingUnified explains why a unified key has no file: its controller
+// lives on a v1 hierarchy of this hybrid host, or is not enabled on
+// cgroup2, or the kernel has no such file.
+func (m *manager) missingUnified(dir, k string) error {
+	ctrl, _, _ := strings.Cut(k, ".")
+	if m.paths[ctrl] != "" {
+		return fmt.Errorf("set unified[%q]: the %s controller is on a cgroup v1 hierarchy on this host, not on cgroup2: %w", k, ctrl, errors.ErrUnsupported)
+	}
+	if ctrl != "cgroup" && !slices.Contains(v2Controllers(dir), ctrl) {
+		return fmt.Errorf("set unified[%q]: controller %q is not enabled for %s: %w", k, ctrl, dir, errors.ErrUnsupported)
+	}
+	return fmt.Errorf("set unified[%q]: no such file in %s: %w", k, dir, os.ErrNotExist)
 }
