@@ -43,6 +43,15 @@ type CreateOptions struct {
 	SystemdCgroup bool
 	// Stdio of the init; the caller's own when nil.
 	Stdin, Stdout, Stderr *os.File
+	// Warn receives what the host cannot honour but the container does
+	// without (a resource field the kernel lacks).
+	Warn func(string)
+}
+
+func (o *CreateOptions) warn(msg string) {
+	if o.Warn != nil {
+		o.Warn(msg)
+	}
 }
 
 // LoadSpec reads and decodes bundle/config.json.
@@ -323,6 +332,15 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 	}
 	if err := mgr.Apply(proc.Pid); err != nil {
 		return fail(fmt.Errorf("place init in its cgroup: %w", err))
+	}
+	// Limits are in place before the init does anything: it waits for the
+	// config message.
+	warnings, err := mgr.Set(cgroupResources(spec))
+	for _, w := range warnings {
+		o.warn(w)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("set resources: %w", err))
 	}
 	view, err := cgroupView(mgr)
 	if err != nil {

@@ -56,6 +56,8 @@ func init() {
 		{"ps", "ps [--format table|json] <container-id> [ps options]", "list the processes of a container", cmdPs},
 		{"pause", "pause <container-id>", "freeze every process of a container", cmdPause},
 		{"resume", "resume <container-id>", "thaw a paused container", cmdResume},
+		{"update", "update [flags] <container-id>", "change a container's resource limits", cmdUpdate},
+		{"events", "events [--stats] [--interval 5s] <container-id>", "print statistics and OOM events as JSON", cmdEvents},
 		{"spec", "spec [--bundle dir] [--rootless]", "write a new config.json", cmdSpec},
 		{"features", "features", "print the features this runtime supports, as JSON", cmdFeatures},
 	}

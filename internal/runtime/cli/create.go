@@ -38,6 +38,7 @@ func (f *createFlags) options(g *globals, id string) *runtime.CreateOptions {
 		Root: g.root, ID: id, Bundle: f.bundle, PidFile: f.pidFile, ConsoleSocket: f.consoleSocket,
 		NoPivot: f.noPivot, NoNewKeyring: f.noNewKeyring, PreserveFDs: f.preserveFDs,
 		SystemdCgroup: g.systemdCgroup,
+		Warn:          func(msg string) { g.logger.warnf("%s", msg) },
 	}
 }
 
