@@ -29,6 +29,9 @@ type CreateOptions struct {
 	Root   string
 	ID     string
 	Bundle string
+	// Spec, when set, is the bundle's config.json already read by the
+	// caller; otherwise Create reads it.
+	Spec *specs.Spec
 	// PidFile, when set, receives the init's host pid.
 	PidFile string
 	// ConsoleSocket is the path of a unix socket that receives the pty
@@ -79,9 +82,11 @@ func Create(o *CreateOptions) (c *Container, init *os.Process, err error) {
 	if err != nil {
 		return nil, nil, invalid("bundle %s: %v", o.Bundle, err)
 	}
-	spec, err := LoadSpec(bundle)
-	if err != nil {
-		return nil, nil, err
+	spec := o.Spec
+	if spec == nil {
+		if spec, err = LoadSpec(bundle); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := Validate(spec, bundle); err != nil {
 		return nil, nil, err

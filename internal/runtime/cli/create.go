@@ -97,6 +97,7 @@ func cmdRun(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	o.Spec = spec
 	var ownConsole *os.File
 	if spec.Process != nil && spec.Process.Terminal && o.ConsoleSocket == "" {
 		if detach {
@@ -112,7 +113,7 @@ func cmdRun(g *globals, args []string) error {
 	// Signals that arrive from now on go to the container once it runs.
 	sigs := make(chan os.Signal, 64)
 	if !detach {
-		signal.Notify(sigs)
+		signal.Notify(sigs, forwarded...)
 		defer signal.Stop(sigs)
 	}
 	c, init, err := runtime.Create(o)
@@ -152,6 +153,15 @@ func cmdRun(g *globals, args []string) error {
 		}
 	}
 	return &exitError{code: status}
+}
+
+// forwarded are the signals a foreground run or exec passes on to the
+// container; SIGWINCH is handled by the terminal proxy, SIGCHLD, SIGPIPE
+// and SIGURG are the runtime's own.
+var forwarded = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
+	unix.SIGALRM, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGVTALRM,
+	unix.SIGPROF, unix.SIGIO, unix.SIGPWR, unix.SIGSYS, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGTRAP,
 }
 
 // waitForeground forwards signals to the container (and its terminal's

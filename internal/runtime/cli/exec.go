@@ -104,7 +104,7 @@ func cmdExec(g *globals, args []string) error {
 	}
 	sigs := make(chan os.Signal, 64)
 	if !detach {
-		signal.Notify(sigs)
+		signal.Notify(sigs, forwarded...)
 		defer signal.Stop(sigs)
 	}
 	proc, err := c.Exec(o)
