@@ -15,8 +15,8 @@ import (
 // Start releases a created container's init: it opens the exec fifo, which
 // unblocks the init, and reads until the init's end of the fifo closes on
 // execve. Anything the init writes there first is its error. Poststart
-// hooks then run; a failing one is reported but the container keeps
-// running, as the spec says.
+// hooks then run; a failing one stops the container and is the error, as
+// the spec's lifecycle says (the container is left for delete).
 //
 // Postcondition on success: the user's program has been executed.
 func (c *Container) Start() error {
@@ -37,7 +37,10 @@ func (c *Container) Start() error {
 	}
 	if c.st.Spec.Hooks != nil && len(c.st.Spec.Hooks.Poststart) > 0 {
 		if err := hooks.Run(context.Background(), "poststart", c.st.Spec.Hooks.Poststart, c.hookState(Running)); err != nil {
-			return fmt.Errorf("container started, but %w", err)
+			if kerr := c.killAll(Running); kerr != nil {
+				return fmt.Errorf("%w; stopping the container: %v", err, kerr)
+			}
+			return fmt.Errorf("%w (the container was stopped)", err)
 		}
 	}
 	return nil

@@ -309,3 +309,26 @@ func TestLifePoststopFailureIsWarning(t *testing.T) {
 	}
 	lifeWantMsg(t, "delete stderr", res.Stderr, "poststop")
 }
+
+// TestLifePoststartFailureStops checks the spec's lifecycle step 9: a
+// failing poststart hook makes start fail and stops the container, which is
+// left for delete.
+func TestLifePoststartFailureStops(t *testing.T) {
+	t.Parallel()
+	r := runtimetest.New(t)
+	log := filepath.Join(t.TempDir(), "hooks.log")
+	b := fixture.Bundle(t, fixture.WithArgs("/bin/probe", "sleep", "1000"), fixture.WithSpec(func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{Poststart: []specs.Hook{lifeHook(fixture.Probe(t), "poststart", log, "1")}}
+	}))
+	id := lifeID(t)
+	r.Must("create", "--bundle", b.Dir, id)
+	_, stderr, err := r.Exec("start", id)
+	if err == nil {
+		t.Fatal("start succeeded although the poststart hook failed")
+	}
+	if !strings.Contains(stderr, "poststart") {
+		t.Errorf("start error does not name the poststart hook: %s", stderr)
+	}
+	r.WaitStatus(id, "stopped", 10*time.Second)
+	r.Must("delete", id)
+}
