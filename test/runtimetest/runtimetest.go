@@ -1,7 +1,6 @@
 package runtimetest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -88,13 +87,25 @@ func (r *Runtime) Command(args ...string) *exec.Cmd {
 }
 
 // Exec runs the runtime and returns its output; err is non-nil on a
-// non-zero exit.
+// non-zero exit. Output goes through files, not pipes: a container that
+// create or run -d leaves behind inherits them, and a pipe would keep the
+// caller waiting for the container's end.
 func (r *Runtime) Exec(args ...string) (stdout, stderr string, err error) {
 	cmd := r.Command(args...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
+	o, oerr := os.CreateTemp("", "berth-stdout-")
+	e, eerr := os.CreateTemp("", "berth-stderr-")
+	if oerr != nil || eerr != nil {
+		return "", "", fmt.Errorf("output files: %v %v", oerr, eerr)
+	}
+	defer os.Remove(o.Name())
+	defer os.Remove(e.Name())
+	defer o.Close()
+	defer e.Close()
+	cmd.Stdout, cmd.Stderr = o, e
 	err = runWithTimeout(cmd, 60*time.Second)
-	return o.String(), e.String(), err
+	ob, _ := os.ReadFile(o.Name())
+	eb, _ := os.ReadFile(e.Name())
+	return string(ob), string(eb), err
 }
 
 // Must runs the runtime and fails the test on error.
