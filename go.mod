@@ -13,3 +13,8 @@ require (
 	github.com/moby/profiles/seccomp v0.3.0
 	github.com/seccomp/libseccomp-golang v0.11.1
 )
+
+require (
+	github.com/coreos/go-systemd/v22 v22.7.0
+	github.com/godbus/dbus/v5 v5.2.4
+)

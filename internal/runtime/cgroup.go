@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/berth-project/berth/internal/linux/cgroups"
+	"github.com/berth-project/berth/internal/linux/cgroups/systemd"
 	"github.com/berth-project/berth/internal/linux/rootfs"
 )
 
@@ -14,7 +15,7 @@ func (c *Container) cgroups() (cgroups.Manager, error) {
 	if len(c.st.CgroupPaths) == 0 {
 		return nil, fmt.Errorf("container %s has no cgroups", c.st.ID)
 	}
-	return cgroups.Load(c.st.CgroupPaths), nil
+	return systemd.Load(c.st.SystemdUnit, c.st.CgroupPaths), nil
 }
 
 // cgroupView describes the host's hierarchies as the container's cgroup

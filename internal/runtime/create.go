@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/linux/cgroups"
+	"github.com/berth-project/berth/internal/linux/cgroups/systemd"
 	"github.com/berth-project/berth/internal/linux/nsenter"
 	"github.com/berth-project/berth/internal/linux/selfexe"
 	"github.com/berth-project/berth/internal/linux/userns"
@@ -97,7 +98,7 @@ func Create(o *CreateOptions) (c *Container, init *os.Process, err error) {
 	if !spec.Process.Terminal && (o.ConsoleSocket != "" || o.ConsoleConn != nil) {
 		return nil, nil, invalid("--console-socket given but process.terminal is false")
 	}
-	mgr, err := cgroups.New(spec.Linux.CgroupsPath, o.ID, o.SystemdCgroup)
+	mgr, err := systemd.New(spec.Linux.CgroupsPath, o.ID, o.SystemdCgroup)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -123,7 +124,7 @@ func Create(o *CreateOptions) (c *Container, init *os.Process, err error) {
 	}
 	c = &Container{root: o.Root, dir: dir, lock: lock, st: stored{
 		ID: o.ID, Bundle: bundle, Rootfs: rootfsPath, Created: time.Now().UTC(),
-		Owner: "", Spec: spec, CgroupPaths: mgr.Paths(),
+		Owner: "", Spec: spec, CgroupPaths: mgr.Paths(), SystemdUnit: systemd.UnitName(mgr),
 	}}
 
 	var proc *os.Process
@@ -338,15 +339,9 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 	if err := mgr.Apply(proc.Pid); err != nil {
 		return fail(fmt.Errorf("place init in its cgroup: %w", err))
 	}
-	// Limits are in place before the init does anything: it waits for the
-	// config message.
-	warnings, err := mgr.Set(cgroupResources(spec))
-	for _, w := range warnings {
-		o.warn(w)
-	}
-	if err != nil {
-		return fail(fmt.Errorf("set resources: %w", err))
-	}
+	// systemd decides where a unit's cgroup is; what it reports wins.
+	c.st.CgroupPaths = mgr.Paths()
+
 	view, err := cgroupView(mgr)
 	if err != nil {
 		return fail(err)
@@ -374,6 +369,17 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 				return fail(c.initDied(proc, err))
 			}
 		case syncmsg.TypeReady:
+			// Limits go on once the init has built the rootfs (its mknod of
+			// the spec's devices must not meet the container's device
+			// rules) and before it runs the user's program, which waits
+			// for start.
+			warnings, err := mgr.Set(cgroupResources(spec))
+			for _, w := range warnings {
+				o.warn(w)
+			}
+			if err != nil {
+				return fail(fmt.Errorf("set resources: %w", err))
+			}
 			return proc, nil
 		case syncmsg.TypeError:
 			return fail(fmt.Errorf("container init: %w", &syncmsg.ChildError{Step: m.Step, Message: m.Message}))

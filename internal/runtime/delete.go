@@ -54,17 +54,18 @@ func (w *Warning) Unwrap() error { return w.Err }
 // init died and left orphans behind, the cgroup is the only record).
 func (c *Container) killAll(status Status) error {
 	if status != Stopped {
-		if err := c.signalInit(unix.SIGKILL); err != nil && status != Stopped {
-			// Raced with its exit: fine.
-			_ = err
-		}
+		// An error means the init raced us to its exit: fine.
+		_ = c.signalInit(unix.SIGKILL)
 	}
 	m, err := c.cgroups()
 	if err != nil {
 		return nil
 	}
 	if status == Paused {
-		m.Thaw()
+		// Frozen processes die of SIGKILL only once thawed.
+		if err := m.Thaw(); err != nil {
+			return fmt.Errorf("thaw %s: %w", c.st.ID, err)
+		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

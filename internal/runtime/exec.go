@@ -6,7 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 
-	"github.com/berth-project/berth/internal/linux/cgroups"
+	"github.com/berth-project/berth/internal/linux/cgroups/systemd"
 	"github.com/berth-project/berth/internal/linux/nsenter"
 	"github.com/berth-project/berth/internal/linux/selfexe"
 	"github.com/berth-project/berth/internal/runtime/syncmsg"
@@ -142,7 +142,7 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 		return nil, err
 	}
 	if len(c.st.CgroupPaths) > 0 {
-		if err := cgroups.Load(c.st.CgroupPaths).Apply(proc.Pid); err != nil {
+		if err := systemd.Load(c.st.SystemdUnit, c.st.CgroupPaths).Apply(proc.Pid); err != nil {
 			return fail(fmt.Errorf("place exec process in the container's cgroup: %w", err))
 		}
 	}

@@ -22,9 +22,19 @@ func (c *Container) Kill(sig unix.Signal, all bool) error {
 		if err := m.Signal(sig); err != nil {
 			return fmt.Errorf("signal every process of %s: %w", c.st.ID, err)
 		}
-		return nil
+	} else if err := c.signalInit(sig); err != nil {
+		return err
 	}
-	return c.signalInit(sig)
+	// A frozen process acts on SIGKILL only once thawed: a paused
+	// container that is killed must be able to die.
+	if sig == unix.SIGKILL && status == Paused {
+		if m, err := c.cgroups(); err == nil {
+			if err := m.Thaw(); err != nil {
+				return fmt.Errorf("thaw killed container %s: %w", c.st.ID, err)
+			}
+		}
+	}
+	return nil
 }
 
 // signalInit signals the init through a pidfd, which refers to exactly the

@@ -19,9 +19,11 @@ var defaultDeviceRules = []specs.LinuxDeviceCgroup{
 
 // cgroupResources is what the container's cgroup gets: the spec's
 // resources, with the device rules completed as runc does. When the spec
-// restricts devices, the devices the runtime itself creates (the defaults
-// and linux.devices) are allowed after the spec's rules, so that a
-// deny-all list does not break /dev/null.
+// restricts devices, the devices every container's /dev has (created by
+// internal/linux/rootfs) are allowed after the spec's rules, so that a
+// deny-all list does not break /dev/null. Devices the spec lists in
+// linux.devices are created but get no rule of their own: access to them
+// is what the spec's rules say (docker and containerd add one per --device).
 func cgroupResources(spec *specs.Spec) *specs.LinuxResources {
 	if spec.Linux.Resources == nil {
 		return nil
@@ -31,17 +33,6 @@ func cgroupResources(spec *specs.Spec) *specs.LinuxResources {
 		return &r
 	}
 	devs := append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
-	devs = append(devs, defaultDeviceRules...)
-	for _, d := range spec.Linux.Devices {
-		if d.Type == "p" {
-			continue // fifos are not device-controlled
-		}
-		typ := d.Type
-		if typ == "u" {
-			typ = "c"
-		}
-		devs = append(devs, devRule(typ, d.Major, d.Minor))
-	}
-	r.Devices = devs
+	r.Devices = append(devs, defaultDeviceRules...)
 	return &r
 }

@@ -42,6 +42,8 @@ type stored struct {
 	Owner       string            `json:"owner"`
 	Spec        *specs.Spec       `json:"spec"`
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// SystemdUnit is the scope or slice of the systemd cgroup driver.
+	SystemdUnit string `json:"systemdUnit,omitempty"`
 	// Stopped is set once the runtime has seen the init exit, so a pid that
 	// is later reused by another process is never mistaken for it.
 	Stopped bool `json:"stopped,omitempty"`

@@ -55,8 +55,12 @@
 //   - Nothing here starts processes. Descriptors live only within a call,
 //     except those of an OOMEvents watch, held until its stop function.
 //
-// Not here yet: the systemd driver (New reports ErrSystemdUnsupported),
-// the misc controller, and cgroup2 device programs on 32-bit machines.
+// The systemd driver is the sub-package cgroups/systemd: it wraps this
+// package's Manager, so New here only refuses systemd paths
+// (ErrSystemdUnsupported) and systemd.New chooses the driver.
+//
+// Not here yet: the misc controller, and cgroup2 device programs on
+// 32-bit machines.
 //
 // Imported by the runtime (internal/runtime and cmd/berth-runtime), which
 // is copied on every container start: keep this package to the standard

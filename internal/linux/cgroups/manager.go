@@ -67,11 +67,11 @@ type Manager interface {
 // that cgroup's parent); "" means the relative path "<containerID>". A
 // path that climbs out with "..", names the starting cgroup itself or
 // contains NUL is rejected. systemd, or a "slice:prefix:name" path, asks
-// for the systemd driver, which is not available yet
-// (ErrSystemdUnsupported).
+// for the systemd driver, which package cgroups/systemd provides (its New
+// chooses between the two): here they fail with ErrSystemdUnsupported.
 func New(cgroupsPath, containerID string, systemd bool) (Manager, error) {
 	if systemd {
-		return nil, fmt.Errorf("cgroup manager for %q: %w", containerID, ErrSystemdUnsupported)
+		return nil, fmt.Errorf("cgroup manager for %q: use package cgroups/systemd: %w", containerID, ErrSystemdUnsupported)
 	}
 	inner, err := innerPath(cgroupsPath, containerID)
 	if err != nil {

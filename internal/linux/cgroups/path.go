@@ -7,9 +7,12 @@ import (
 	"strings"
 )
 
-// ErrSystemdUnsupported is returned by New for the systemd cgroup driver,
-// which is not implemented yet. It wraps errors.ErrUnsupported.
-var ErrSystemdUnsupported = fmt.Errorf("systemd cgroup driver is not available yet: %w", errors.ErrUnsupported)
+// ErrSystemdUnsupported means the systemd cgroup driver cannot be used.
+// New returns it for systemd paths and the systemd flag, since the driver
+// lives in package cgroups/systemd (whose New chooses the driver and
+// wraps this error when systemd is not PID 1 or cannot be reached). It
+// wraps errors.ErrUnsupported.
+var ErrSystemdUnsupported = fmt.Errorf("systemd cgroup driver unavailable: %w", errors.ErrUnsupported)
 
 // innerPath turns the spec's linux.cgroupsPath into a clean cgroup path,
 // absolute (from a hierarchy's root) or relative (from the runtime's own

@@ -62,7 +62,7 @@ func cmdFeatures(g *globals, args []string) error {
 			Namespaces:   []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"},
 			Capabilities: caps.All(),
 			Cgroup: &features.Cgroup{
-				V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &no,
+				V1: &yes, V2: &yes, Systemd: &yes, SystemdUser: &no, Rdma: &yes,
 			},
 			Seccomp:  seccomp.Features(),
 			Apparmor: &features.Apparmor{Enabled: &no},
