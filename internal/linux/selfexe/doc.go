@@ -4,10 +4,20 @@
 // CVE-2019-5736: a process inside a container opened /proc/PID/exe of the
 // runtime while the runtime was executing in the container's namespaces and
 // rewrote the host's runtime binary through it. The runtime therefore never
-// enters a container as the file on disk: it re-executes itself from a
-// memfd holding a copy of the binary, sealed against every write, so
-// /proc/PID/exe of anything the runtime runs in a container points at an
-// immutable anonymous file.
+// enters a container as the file on disk. It re-executes itself from one of
+// two stand-ins that no write can reach:
+//
+//   - the binary seen through a read-only overlayfs that is mounted nowhere
+//     (fsopen/fsmount: only the runtime holds it). Writes fail with EROFS
+//     whatever the caller's privileges, and the page cache of the real file
+//     is shared, so nothing is copied: this costs three syscalls per
+//     container instead of copying megabytes;
+//   - where overlayfs cannot be mounted (an unprivileged user namespace, a
+//     kernel without it), a memfd holding a copy of the binary, sealed
+//     against every write.
+//
+// Either way /proc/PID/exe of anything the runtime runs in a container
+// points at a file no one can change.
 //
 // Importers: internal/runtime (the parent side of create and exec).
 package selfexe

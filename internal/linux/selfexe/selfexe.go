@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,12 +13,94 @@ import (
 // themselves. F_SEAL_FUTURE_WRITE is unnecessary once F_SEAL_WRITE is set.
 const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 
-// Clone returns a sealed memfd holding a copy of the running binary. The
-// descriptor is close-on-exec; execute it through Path.
+// Clone returns a descriptor of the running binary that cannot be written
+// to: through a detached read-only overlayfs where possible, else a sealed
+// memfd copy. The descriptor is close-on-exec; execute it through Path.
 //
-// Postconditions: the returned file's seals include F_SEAL_WRITE and
-// F_SEAL_SEAL, which Verify checks.
+// Postconditions: Verify accepts the returned file.
 func Clone() (*os.File, error) {
+	if f, err := overlay(); err == nil {
+		return f, nil
+	}
+	return memfd()
+}
+
+// overlay opens the running binary through a read-only overlayfs that is
+// never attached to any mount namespace. Overlayfs without an upper layer
+// needs two lower layers: the binary's directory and an empty detached
+// tmpfs.
+func overlay() (*os.File, error) {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	dir, name := filepath.Split(exe)
+	empty, err := detached("tmpfs", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(empty)
+	lower := filepath.Clean(dir) + ":" + fmt.Sprintf("/proc/self/fd/%d", empty)
+	mnt, err := detached("overlay", map[string]string{"lowerdir": lower})
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(mnt)
+	fd, err := unix.Openat(mnt, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), "berth-runtime")
+	// The overlay shows what the path names now; make sure it is the very
+	// file this process runs, not one swapped in since.
+	if err := sameFile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// detached makes a read-only mount of fstype that is attached nowhere.
+func detached(fstype string, opts map[string]string) (int, error) {
+	fsfd, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, os.NewSyscallError("fsopen", err)
+	}
+	defer unix.Close(fsfd)
+	for k, v := range opts {
+		if err := unix.FsconfigSetString(fsfd, k, v); err != nil {
+			return -1, fmt.Errorf("%s %s: %w", fstype, k, os.NewSyscallError("fsconfig", err))
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return -1, fmt.Errorf("%s: %w", fstype, os.NewSyscallError("fsconfig", err))
+	}
+	mnt, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID)
+	if err != nil {
+		return -1, fmt.Errorf("%s: %w", fstype, os.NewSyscallError("fsmount", err))
+	}
+	return mnt, nil
+}
+
+// sameFile checks that f has the content of the running binary: overlayfs
+// reports the lower file's device and inode for a file that is only in one
+// lower layer.
+func sameFile(f *os.File) error {
+	var a, b unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &a); err != nil {
+		return err
+	}
+	if err := unix.Fstat(int(f.Fd()), &b); err != nil {
+		return err
+	}
+	if a.Ino != b.Ino || a.Size != b.Size {
+		return fmt.Errorf("the binary changed while it was being opened")
+	}
+	return nil
+}
+
+// memfd copies the running binary into a sealed memfd.
+func memfd() (*os.File, error) {
 	src, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, fmt.Errorf("open self executable: %w", err)
@@ -69,8 +152,19 @@ func Clone() (*os.File, error) {
 	return dst, nil
 }
 
-// Verify reports whether f carries the seals Clone sets.
+// Verify reports whether f is one of Clone's stand-ins: a file on a
+// read-only overlayfs, or a memfd with every write sealed.
 func Verify(f *os.File) error {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return os.NewSyscallError("fstatfs", err)
+	}
+	if st.Type == unix.OVERLAYFS_SUPER_MAGIC {
+		if st.Flags&unix.ST_RDONLY == 0 {
+			return fmt.Errorf("self executable overlay is writable")
+		}
+		return nil
+	}
 	got, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
 	if err != nil {
 		return fmt.Errorf("get seals: %w", os.NewSyscallError("fcntl", err))

@@ -8,8 +8,17 @@ import (
 )
 
 func TestCloneIsSealedAndRuns(t *testing.T) {
-	f, err := Clone()
+	for name, clone := range map[string]func() (*os.File, error){"overlay": overlay, "memfd": memfd} {
+		t.Run(name, func(t *testing.T) { testClone(t, clone) })
+	}
+}
+
+func testClone(t *testing.T, clone func() (*os.File, error)) {
+	f, err := clone()
 	if err != nil {
+		if os.Geteuid() != 0 {
+			t.Skipf("needs root to mount: %v", err)
+		}
 		t.Fatal(err)
 	}
 	defer f.Close()
@@ -18,6 +27,15 @@ func TestCloneIsSealedAndRuns(t *testing.T) {
 	}
 	if _, err := f.WriteAt([]byte("x"), 0); err == nil {
 		t.Fatal("write to the sealed copy succeeded")
+	}
+	// Reopening for writing, as CVE-2019-5736 did through /proc/PID/exe.
+	// The overlay refuses the open (EROFS), the memfd's seals the write.
+	if w, err := os.OpenFile(Path(f), os.O_WRONLY, 0); err == nil {
+		_, werr := w.Write([]byte("x"))
+		w.Close()
+		if werr == nil {
+			t.Fatal("the copy could be written through a reopened descriptor")
+		}
 	}
 	if err := f.Truncate(0); err == nil {
 		t.Fatal("truncate of the sealed copy succeeded")
