@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/berth-project/berth/internal/vm"
+)
+
+// Where the suite's shares appear in the guest.
+const (
+	guestBin = "/run/berth-vm/bin"
+	guestSrc = "/run/berth-vm/src"
+	// guestTestCache is the fixture cache in the guest (BERTH_TEST_CACHE):
+	// on the guest's own disk, since the fixture mounts overlays on it.
+	guestTestCache = "/var/cache/berth-test"
+)
+
+// A testPkg is one package whose test binary runs in the guest.
+type testPkg struct {
+	ImportPath string
+	// Rel is the package's directory relative to the module root: the
+	// binary runs there, as go test runs it, so testdata/ resolves.
+	Rel string
+	// Binary is the test binary's file name in the bin share's tests/.
+	Binary string
+}
+
+// A suite is the staged test run: a directory shared read-only with the
+// guest holding the test binaries, berth-runtime, the probe and the
+// busybox-static .deb the fixture builds its rootfs from.
+type suite struct {
+	dir         string
+	modRoot     string
+	pkgs        []testPkg
+	verbose     bool
+	testTimeout time.Duration
+	args        []string
+}
+
+func (s *suite) Close() { os.RemoveAll(s.dir) }
+
+// prepareSuite builds what the guest runs.
+func prepareSuite(ctx context.Context, o options, testArgs []string, cache *vm.Cache, log io.Writer) (*suite, error) {
+	mod, err := moduleRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !o.noBuild {
+		fmt.Fprintln(log, "berth-vm: make build")
+		if out, err := exec.CommandContext(ctx, "make", "-C", mod, "-s", "build").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("make build: %w\n%s", err, out)
+		}
+	}
+	pkgs, err := listTestPkgs(ctx, mod, strings.FieldsFunc(o.pkgs, func(r rune) bool { return r == ',' || r == ' ' }))
+	if err != nil {
+		return nil, err
+	}
+	if len(pkgs) == 0 {
+		return nil, fmt.Errorf("no test files in %s", o.pkgs)
+	}
+	dir, err := os.MkdirTemp("", "berth-vm-suite-")
+	if err != nil {
+		return nil, fmt.Errorf("create suite directory: %w", err)
+	}
+	s := &suite{dir: dir, modRoot: mod, pkgs: pkgs, verbose: o.verbose, testTimeout: o.testTimeout, args: testArgs}
+	if err := s.stage(ctx, o, cache, log); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *suite) stage(ctx context.Context, o options, cache *vm.Cache, log io.Writer) error {
+	if err := os.Mkdir(filepath.Join(s.dir, "tests"), 0o755); err != nil {
+		return fmt.Errorf("create tests directory: %w", err)
+	}
+	start := time.Now()
+	for _, p := range s.pkgs {
+		out := filepath.Join(s.dir, "tests", p.Binary)
+		cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", out, p.ImportPath)
+		cmd.Dir = s.modRoot
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go test -c %s: %w\n%s", p.ImportPath, err, b)
+		}
+	}
+	fmt.Fprintf(log, "berth-vm: built %d test binaries in %s\n", len(s.pkgs), round(time.Since(start)))
+	// Copies, not the files themselves: a make build during the run must
+	// not change what the guest is running.
+	bin := o.bin
+	if !filepath.IsAbs(bin) {
+		bin = filepath.Join(s.modRoot, bin)
+	}
+	for _, name := range []string{"berth-runtime", "probe"} {
+		if err := copyFile(filepath.Join(bin, name), filepath.Join(s.dir, name), 0o755); err != nil {
+			return fmt.Errorf("stage %s (make build makes it): %w", name, err)
+		}
+	}
+	deb, err := cache.Deb(ctx, "busybox-static")
+	if err != nil {
+		return err
+	}
+	if err := copyFile(deb, filepath.Join(s.dir, filepath.Base(deb)), 0o644); err != nil {
+		return fmt.Errorf("stage busybox-static: %w", err)
+	}
+	return nil
+}
+
+// Job returns the guest's part of the suite.
+func (s *suite) Job() vm.Job {
+	return vm.Job{
+		Script: suiteScript(s.pkgs, s.verbose, s.testTimeout, s.args),
+		Shares: []vm.Share{
+			{Tag: "berth.bin", HostPath: s.dir, GuestPath: guestBin, ReadOnly: true},
+			{Tag: "berth.src", HostPath: s.modRoot, GuestPath: guestSrc, ReadOnly: true},
+		},
+	}
+}
+
+// suiteScript returns the sh code that runs each test binary in its
+// package directory and prints go test's summary line for it; it exits 1
+// when any failed, as go test does.
+//
+// The environment is the one the root suites document: BERTH_RUNTIME and
+// BERTH_TEST_PROBE name the binaries built on the host (the guest has no
+// Go toolchain); the fixture finds busybox-static's .deb in its cache's
+// debs/ and fails rather than skips when a prerequisite is missing.
+func suiteScript(pkgs []testPkg, verbose bool, timeout time.Duration, args []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `export BERTH_RUNTIME=%[1]s/berth-runtime BERTH_TEST_PROBE=%[1]s/probe
+export BERTH_TEST_CACHE=%[2]s BERTH_TEST_REQUIRE_FIXTURES=1
+mkdir -p "$BERTH_TEST_CACHE/debs" && cp %[1]s/busybox-static_*.deb "$BERTH_TEST_CACHE/debs/" || exit 125
+rc=0
+t() { date +%%s%%N; }
+pkg() {
+	name=$1 bin=$2 dir=$3
+	shift 3
+	s=$(t)
+	(cd "$dir" && "$bin" "$@")
+	c=$?
+	cs=$(( ($(t) - s) / 10000000 ))
+	el=$((cs / 100)).$(printf %%02d $((cs %% 100)))s
+	if [ $c -eq 0 ]; then
+		printf 'ok  \t%%s\t%%s\n' "$name" "$el"
+	else
+		printf 'FAIL\t%%s\t%%s\n' "$name" "$el"
+		rc=1
+	fi
+}
+`, guestBin, guestTestCache)
+	flags := []string{"-test.timeout=" + timeout.String()}
+	if verbose {
+		flags = append(flags, "-test.v")
+	}
+	flags = append(flags, args...)
+	for _, p := range pkgs {
+		fmt.Fprintf(&b, "pkg %s %s %s %s\n", p.ImportPath, guestBin+"/tests/"+p.Binary,
+			vm.ShellCommand([]string{filepath.Join(guestSrc, p.Rel)}), vm.ShellCommand(flags))
+	}
+	b.WriteString("[ $rc -eq 0 ] || echo FAIL\nexit $rc\n")
+	return b.String()
+}
+
+// moduleRoot returns the directory of the main module's go.mod.
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("go env GOMOD: not inside a module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// listTestPkgs returns the packages of patterns that have test files.
+func listTestPkgs(ctx context.Context, mod string, patterns []string) ([]testPkg, error) {
+	args := append([]string{"list", "-f", "{{.ImportPath}}\t{{.Dir}}\t{{len .TestGoFiles}}\t{{len .XTestGoFiles}}"}, patterns...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = mod
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list %s: %w: %s", strings.Join(patterns, " "), err, stderr.Bytes())
+	}
+	return parseTestPkgs(string(out), mod)
+}
+
+// parseTestPkgs reads listTestPkgs's go list lines.
+func parseTestPkgs(out, mod string) ([]testPkg, error) {
+	var pkgs []testPkg
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 4 {
+			return nil, fmt.Errorf("go list: unexpected line %q", line)
+		}
+		if f[2] == "0" && f[3] == "0" {
+			continue
+		}
+		rel, err := filepath.Rel(mod, f[1])
+		if err != nil || strings.HasPrefix(rel, "..") {
+			return nil, fmt.Errorf("go list: package %s is outside the module at %s", f[0], mod)
+		}
+		pkgs = append(pkgs, testPkg{
+			ImportPath: f[0],
+			Rel:        rel,
+			Binary:     strings.ReplaceAll(filepath.ToSlash(rel), "/", "_") + ".test",
+		})
+	}
+	return pkgs, nil
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return out.Close()
+}
