@@ -176,11 +176,18 @@ func TestLifePs(t *testing.T) {
 	id := lifeID(t)
 	pid := lifeStart(t, r, b, id)
 
-	var pidsDir string
+	// The v1 pids hierarchy, or on a cgroup v2 host the single hierarchy.
+	var pidsDir, unifiedDir string
 	for _, c := range lifeCgroupsOf(t, pid) {
 		if slices.Contains(strings.Split(c.Controllers, ","), "pids") {
 			pidsDir = c.Dir
 		}
+		if c.Controllers == "" {
+			unifiedDir = c.Dir
+		}
+	}
+	if pidsDir == "" {
+		pidsDir = unifiedDir
 	}
 	if pidsDir == "" {
 		t.Fatalf("init %d has no pids cgroup", pid)

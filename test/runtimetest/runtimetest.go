@@ -119,6 +119,8 @@ func (r *Runtime) Must(args ...string) string {
 }
 
 func runWithTimeout(cmd *exec.Cmd, d time.Duration) error {
+	// Bounds the wait for output copying after the process is gone.
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		return err
 	}
