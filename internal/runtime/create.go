@@ -233,9 +233,12 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 			// Made by the init itself once it sits in its cgroup, so that the
 			// namespace's root is the container's cgroup.
 		case specs.TimeNamespace:
-			// Also made by the init: the offsets can be written only
-			// through /proc/PID/timens_offsets, which speaks for the
-			// thread-group leader, and only until a process enters.
+			// Made on the spawning thread with its offsets, for the init
+			// to be born in (spawnPlan.startInNewTime).
+			plan.timeOffsets = spec.Linux.TimeOffsets
+			if plan.timeOffsets == nil {
+				plan.timeOffsets = map[string]specs.LinuxTimeOffset{}
+			}
 		default:
 			cloneflags |= nsTypes[n.Type].flag
 		}
@@ -389,6 +392,15 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 	}
 }
 
+// runHooks runs hooks of the runtime's namespaces from a goroutine of its
+// own: the calling goroutine may hold the main thread, which may have been
+// left in the container's time namespace by the spawn.
+func runHooks(kind string, hs []specs.Hook, st *specs.State) error {
+	errc := make(chan error, 1)
+	go func() { errc <- hooks.Run(context.Background(), kind, hs, st) }()
+	return <-errc
+}
+
 // joinsUser reports whether the plan joins an existing user namespace.
 func joinsUser(p spawnPlan) bool {
 	for _, n := range p.constructor {
@@ -421,10 +433,10 @@ func (c *Container) runCreateHooks(spec *specs.Spec, pid int) error {
 	// pid now.
 	st := c.hookState(Creating)
 	st.Pid = pid
-	if err := hooks.Run(context.Background(), "prestart", spec.Hooks.Prestart, st); err != nil {
+	if err := runHooks("prestart", spec.Hooks.Prestart, st); err != nil {
 		return err
 	}
-	return hooks.Run(context.Background(), "createRuntime", spec.Hooks.CreateRuntime, st)
+	return runHooks("createRuntime", spec.Hooks.CreateRuntime, st)
 }
 
 func mapsRoot(ms []specs.LinuxIDMapping) bool {

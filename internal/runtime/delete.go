@@ -1,12 +1,10 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"time"
 
-	"github.com/berth-project/berth/internal/runtime/hooks"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +34,7 @@ func (c *Container) Delete(force bool) error {
 	}
 	c.Close()
 	if status != Created && c.st.Spec.Hooks != nil && len(c.st.Spec.Hooks.Poststop) > 0 {
-		if err := hooks.Run(context.Background(), "poststop", c.st.Spec.Hooks.Poststop, c.hookState(Stopped)); err != nil {
+		if err := runHooks("poststop", c.st.Spec.Hooks.Poststop, c.hookState(Stopped)); err != nil {
 			return &Warning{Err: err}
 		}
 	}

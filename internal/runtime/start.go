@@ -1,14 +1,12 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/berth-project/berth/internal/runtime/hooks"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +34,7 @@ func (c *Container) Start() error {
 		return fmt.Errorf("container init: %s", msg)
 	}
 	if c.st.Spec.Hooks != nil && len(c.st.Spec.Hooks.Poststart) > 0 {
-		if err := hooks.Run(context.Background(), "poststart", c.st.Spec.Hooks.Poststart, c.hookState(Running)); err != nil {
+		if err := runHooks("poststart", c.st.Spec.Hooks.Poststart, c.hookState(Running)); err != nil {
 			if kerr := c.killAll(Running); kerr != nil {
 				return fmt.Errorf("%w; stopping the container: %v", err, kerr)
 			}

@@ -114,11 +114,6 @@ func prepare(sock *os.File, cfg *syncmsg.Config, consoleSock *os.File) (*initSta
 			return nil, step("new cgroup namespace", os.NewSyscallError("unshare", err))
 		}
 	}
-	if hasNS(cfg, specs.TimeNamespace) {
-		if err := newTimeNamespace(spec.Linux.TimeOffsets); err != nil {
-			return nil, step("new time namespace", err)
-		}
-	}
 	if spec.Process.OOMScoreAdj != nil {
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(fmt.Sprint(*spec.Process.OOMScoreAdj)), 0); err != nil {
 			return nil, step("set oom_score_adj", err)
@@ -363,28 +358,6 @@ func hasOpt(opts []string, o string) bool {
 		}
 	}
 	return false
-}
-
-// newTimeNamespace makes the time namespace the user's program will run
-// in. unshare(CLONE_NEWTIME) changes only the namespace for children; the
-// offsets must be written before any process enters it, through
-// /proc/self/timens_offsets, which acts on the thread-group leader: this
-// main thread. execve then moves the init itself in (exec_task_namespaces).
-func newTimeNamespace(offsets map[string]specs.LinuxTimeOffset) error {
-	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-		return os.NewSyscallError("unshare", err)
-	}
-	var b strings.Builder
-	for clock, off := range offsets {
-		fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
-	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := os.WriteFile("/proc/self/timens_offsets", []byte(b.String()), 0); err != nil {
-		return fmt.Errorf("set offsets: %w", err)
-	}
-	return nil
 }
 
 // idmapFDs collects the user namespaces the runtime made for idmapped
