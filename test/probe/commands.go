@@ -41,9 +41,16 @@ func parseSeconds(arg string) (time.Duration, bool) {
 // stopSignals returns a channel that receives SIGTERM and SIGINT. The
 // handler matters most as PID 1 of a container: there the kernel drops
 // signals that have no handler, so without it SIGTERM would do nothing.
+//
+// With PROBE_READY set, it then writes "ready" to stderr: the Go runtime
+// catches SIGTERM from its start, before Notify, so a watcher of SigCgt
+// cannot tell when a SIGTERM stops being fatal; this line can.
 func stopSignals() chan os.Signal {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	if os.Getenv("PROBE_READY") != "" {
+		fmt.Fprintln(stderr, "ready")
+	}
 	return ch
 }
 
