@@ -80,7 +80,7 @@ func clip(s string) string {
 func run(cmd *exec.Cmd, timeout time.Duration) result {
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
-	err := waitTimeout(cmd, timeout)
+	err := runtimetest.RunTimeout(cmd, timeout)
 	r := result{args: cmd.Args, stdout: o.String(), stderr: e.String(), code: -1, err: err}
 	var ee *exec.ExitError
 	switch {
@@ -92,23 +92,6 @@ func run(cmd *exec.Cmd, timeout time.Duration) result {
 	return r
 }
 
-// waitTimeout starts cmd and waits for it, killing it after timeout.
-func waitTimeout(cmd *exec.Cmd, timeout time.Duration) error {
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(timeout):
-		cmd.Process.Kill()
-		err := <-done
-		return fmt.Errorf("killed after %s: %v", timeout, err)
-	}
-}
 
 // runOnPty runs cmd with a new terminal of rows x cols as its standard
 // input, output and error and as the controlling terminal of a new

@@ -21,7 +21,6 @@ package runtime_test
 // "package runtime_test" here.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"math"
@@ -39,6 +38,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-project/berth/internal/linux/cgroups"
 	"github.com/berth-project/berth/test/fixture"
 	"github.com/berth-project/berth/test/runtimetest"
 )
@@ -85,34 +85,21 @@ func confineV2(t testing.TB) bool {
 // host: "" for cgroup2, else each v1 controller (and name=...) of it.
 func confineMounts(t testing.TB) map[string]string {
 	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
+	layout, err := cgroups.Detect()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
+	for _, h := range layout.Hierarchies {
+		if h.Root != "/" {
 			continue
 		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(qf) < 3 || pf[3] != "/" {
+		if h.Unified {
+			out[""] = h.Mountpoint
 			continue
 		}
-		switch qf[0] {
-		case "cgroup2":
-			if _, seen := out[""]; !seen {
-				out[""] = pf[4]
-			}
-		case "cgroup":
-			for _, o := range strings.Split(qf[2], ",") {
-				if _, seen := out[o]; !seen {
-					out[o] = pf[4]
-				}
-			}
+		for _, c := range h.Controllers {
+			out[c] = h.Mountpoint
 		}
 	}
 	return out

@@ -4,7 +4,6 @@ package runtime_test
 // so that other test files of the package cannot collide with them.
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/linux/cgroups"
 	"github.com/berth-project/berth/test/fixture"
 	"github.com/berth-project/berth/test/runtimetest"
 	"golang.org/x/sys/unix"
@@ -254,47 +254,16 @@ type lifeCgroupMount struct {
 // /proc/self/mountinfo, one per hierarchy.
 func lifeCgroupMounts(t testing.TB) []lifeCgroupMount {
 	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
+	layout, err := cgroups.Detect()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	var out []lifeCgroupMount
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
+	for _, h := range layout.Hierarchies {
+		m := lifeCgroupMount{Mountpoint: h.Mountpoint, Root: h.Root, Unified: h.Unified}
+		if !h.Unified {
+			m.Controllers = h.Controllers
 		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(qf) < 3 {
-			continue
-		}
-		m := lifeCgroupMount{Root: lifeUnescape(pf[3]), Mountpoint: lifeUnescape(pf[4])}
-		switch qf[0] {
-		case "cgroup2":
-			m.Unified = true
-		case "cgroup":
-			for _, o := range strings.Split(qf[2], ",") {
-				switch o {
-				case "rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec", "clone_children", "xattr", "noprefix", "cpuset_v2_mode", "favordynmods", "nsdelegate", "memory_recursiveprot", "memory_localevents":
-					continue
-				}
-				if strings.HasPrefix(o, "release_agent=") {
-					continue
-				}
-				m.Controllers = append(m.Controllers, o)
-			}
-		default:
-			continue
-		}
-		key := qf[0] + ":" + strings.Join(m.Controllers, ",")
-		if seen[key] {
-			continue // the same hierarchy mounted twice
-		}
-		seen[key] = true
 		out = append(out, m)
 	}
 	return out

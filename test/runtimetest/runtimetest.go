@@ -102,7 +102,7 @@ func (r *Runtime) Exec(args ...string) (stdout, stderr string, err error) {
 	defer o.Close()
 	defer e.Close()
 	cmd.Stdout, cmd.Stderr = o, e
-	err = runWithTimeout(cmd, 60*time.Second)
+	err = RunTimeout(cmd, 60*time.Second)
 	ob, _ := os.ReadFile(o.Name())
 	eb, _ := os.ReadFile(e.Name())
 	return string(ob), string(eb), err
@@ -118,7 +118,8 @@ func (r *Runtime) Must(args ...string) string {
 	return out
 }
 
-func runWithTimeout(cmd *exec.Cmd, d time.Duration) error {
+// RunTimeout starts cmd and waits for it, killing it after d.
+func RunTimeout(cmd *exec.Cmd, d time.Duration) error {
 	// Bounds the wait for output copying after the process is gone.
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
