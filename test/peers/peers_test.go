@@ -92,7 +92,6 @@ func run(cmd *exec.Cmd, timeout time.Duration) result {
 	return r
 }
 
-
 // runOnPty runs cmd with a new terminal of rows x cols as its standard
 // input, output and error and as the controlling terminal of a new
 // session, as a user's shell would; it returns what cmd wrote to the
