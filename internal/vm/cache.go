@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,70 +58,4 @@ func (c *Cache) lock() (func(), error) {
 	}
 	// Closing the descriptor releases the lock.
 	return func() { f.Close() }, nil
-}
-
-// publish builds a cache entry at final through build, which fills the
-// directory it is given.
-//
-// Postcondition: final exists and is complete, whether this call or a
-// concurrent one built it.
-func publish(final string, build func(dir string) error) error {
-	if _, err := os.Stat(final); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return fmt.Errorf("create cache directory: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(final), ".tmp-"+filepath.Base(final)+"-")
-	if err != nil {
-		return fmt.Errorf("create build directory: %w", err)
-	}
-	if err := build(tmp); err != nil {
-		os.RemoveAll(tmp)
-		return err
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		os.RemoveAll(tmp)
-		return fmt.Errorf("chmod build directory: %w", err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.RemoveAll(tmp)
-		// rename(2) onto a non-empty directory fails: someone else won.
-		if _, serr := os.Stat(final); serr == nil {
-			return nil
-		}
-		return fmt.Errorf("publish %s: %w", final, err)
-	}
-	return nil
-}
-
-// staleAfter is how long an entry may go unused before a build of another
-// entry removes it. Entries are touched on every use.
-const staleAfter = 7 * 24 * time.Hour
-
-// touch marks a cache entry as used now.
-func touch(path string) {
-	now := time.Now()
-	_ = os.Chtimes(path, now, now)
-}
-
-// prune removes the entries of root matching pattern, and build leftovers
-// (.tmp-*) of more than a day, that are unused for staleAfter, other than
-// keep. A kernel or an image is hundreds of MiB: without this every kernel
-// update and recipe change would leave one behind. Failures are ignored:
-// pruning is housekeeping.
-func prune(root, pattern, keep string) {
-	stale := func(glob string, age time.Duration) {
-		matches, _ := filepath.Glob(filepath.Join(root, glob))
-		for _, m := range matches {
-			if m == keep {
-				continue
-			}
-			if fi, err := os.Lstat(m); err == nil && time.Since(fi.ModTime()) > age {
-				_ = os.RemoveAll(m)
-			}
-		}
-	}
-	stale(pattern, staleAfter)
-	stale(".tmp-*", 24*time.Hour)
 }

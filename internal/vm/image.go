@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/berth-project/berth/internal/dircache"
 )
 
 // recipeFormat changes whenever Build's steps change in a way the Recipe's
@@ -137,7 +139,7 @@ func (c *Cache) Image(ctx context.Context, r Recipe, k *Kernel) (*Image, error) 
 	if err := c.buildImage(ctx, final, r, k); err != nil {
 		return nil, err
 	}
-	touch(final)
+	dircache.Touch(final)
 	return &Image{Dir: final, Recipe: r, Kernel: k}, nil
 }
 
@@ -160,13 +162,13 @@ func (c *Cache) buildImage(ctx context.Context, final string, r Recipe, k *Kerne
 		return nil
 	}
 	c.logf("image: building %s (debootstrap of %s from %s; a few minutes)", filepath.Base(final), r.Suite, r.Mirror)
-	err = publish(final, func(dir string) error {
+	err = dircache.Publish(final, func(dir string) error {
 		return c.build(ctx, dir, r, k)
 	})
 	if err != nil {
 		return fmt.Errorf("build guest image: %w", err)
 	}
-	prune(c.Dir, "image-*", final)
+	dircache.Prune(c.Dir, "image-*", final)
 	return nil
 }
 

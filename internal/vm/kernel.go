@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/berth-project/berth/internal/dircache"
 )
 
 // KernelMeta is the Debian metapackage whose dependency names the kernel
@@ -66,7 +68,7 @@ func (c *Cache) kernel(ctx context.Context, pkg, version string) (*Kernel, error
 	name := pkg + "_" + strings.ReplaceAll(version, ":", "%3a")
 	final := filepath.Join(c.kernelRoot(), name)
 	if k, err := loadKernel(final); err == nil {
-		touch(final)
+		dircache.Touch(final)
 		return k, nil
 	}
 	unlock, err := c.lock()
@@ -79,13 +81,13 @@ func (c *Cache) kernel(ctx context.Context, pkg, version string) (*Kernel, error
 		return k, nil
 	}
 	c.logf("kernel: fetching %s %s", pkg, version)
-	err = publish(final, func(dir string) error {
+	err = dircache.Publish(final, func(dir string) error {
 		return unpackKernel(ctx, dir, pkg, version)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("prepare kernel %s: %w", name, err)
 	}
-	prune(c.kernelRoot(), "linux-image-*", final)
+	dircache.Prune(c.kernelRoot(), "linux-image-*", final)
 	return loadKernel(final)
 }
 
