@@ -106,7 +106,7 @@ func (s *setter) blockIOV2(dir string, b *specs.LinuxBlockIO) error {
 	if b.Weight != nil {
 		file, v := "io.bfq.weight", uint64(*b.Weight)
 		if !bfq {
-			file, v = "io.weight", blkioToIOWeight(v)
+			file, v = "io.weight", BlkioToIOWeight(v)
 		}
 		if err := setCtl(dir, file, strconv.FormatUint(v, 10), "blockIO.weight"); err != nil {
 			return err
@@ -119,7 +119,7 @@ func (s *setter) blockIOV2(dir string, b *specs.LinuxBlockIO) error {
 		if wd.Weight != nil {
 			file, v := "io.bfq.weight", uint64(*wd.Weight)
 			if !bfq {
-				file, v = "io.weight", blkioToIOWeight(v)
+				file, v = "io.weight", BlkioToIOWeight(v)
 			}
 			if err := setCtl(dir, file, devKey(wd.LinuxBlockIODevice)+" "+strconv.FormatUint(v, 10), "blockIO.weightDevice"); err != nil {
 				return err
@@ -152,9 +152,9 @@ func (s *setter) blockIOV2(dir string, b *specs.LinuxBlockIO) error {
 	return nil
 }
 
-// blkioToIOWeight maps the v1 weight [10, 1000] linearly onto io.weight
+// BlkioToIOWeight maps the v1 weight [10, 1000] linearly onto io.weight
 // [1, 10000], as runc and crun do.
-func blkioToIOWeight(w uint64) uint64 {
+func BlkioToIOWeight(w uint64) uint64 {
 	w = min(max(w, 10), 1000)
 	return 1 + (w-10)*9999/990
 }

@@ -101,7 +101,7 @@ func (s *setter) cpuV2(dir string, c *specs.LinuxCPU) error {
 		}
 	}
 	if v := u64(c.Shares); v != 0 {
-		w := sharesToWeight(v)
+		w := SharesToWeight(v)
 		if err := setCtl(dir, "cpu.weight", strconv.FormatUint(w, 10), "cpu.shares"); err != nil {
 			return err
 		}
@@ -230,14 +230,14 @@ func writeCPUMax(dir string, quota int64, period uint64) error {
 	return setCtl(dir, "cpu.max", v, "cpu.quota/cpu.period")
 }
 
-// sharesToWeight converts v1 cpu.shares [2, 262144] to cgroup2 cpu.weight
+// SharesToWeight converts v1 cpu.shares [2, 262144] to cgroup2 cpu.weight
 // [1, 10000] with the curve runc 1.3 and crun 1.23 adopted (opencontainers
 // /cgroups#20, crun#1721): a quadratic in log2(shares) through the two
 // ends and the defaults, so that the default 1024 shares gives the default
 // weight 100. The linear map used before, 1 + (shares-2)*9999/262142,
 // turned 1024 into 39, leaving a container that asked for nothing special
 // with less CPU than its uncontained neighbours (kubernetes#131216).
-func sharesToWeight(shares uint64) uint64 {
+func SharesToWeight(shares uint64) uint64 {
 	switch {
 	case shares == 0:
 		return 0

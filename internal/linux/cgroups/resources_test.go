@@ -19,15 +19,15 @@ func TestSharesToWeight(t *testing.T) {
 		{262144, 10000},
 		{1 << 20, 10000},
 	} {
-		if got := sharesToWeight(tc.shares); got != tc.weight {
-			t.Errorf("sharesToWeight(%d) = %d, want %d", tc.shares, got, tc.weight)
+		if got := SharesToWeight(tc.shares); got != tc.weight {
+			t.Errorf("SharesToWeight(%d) = %d, want %d", tc.shares, got, tc.weight)
 		}
 	}
 	prev := uint64(0)
 	for s := uint64(2); s <= 262144; s += 37 {
-		w := sharesToWeight(s)
+		w := SharesToWeight(s)
 		if w < prev || w < 1 || w > 10000 {
-			t.Fatalf("sharesToWeight(%d) = %d after %d: not monotonic within [1, 10000]", s, w, prev)
+			t.Fatalf("SharesToWeight(%d) = %d after %d: not monotonic within [1, 10000]", s, w, prev)
 		}
 		prev = w
 	}
@@ -35,8 +35,8 @@ func TestSharesToWeight(t *testing.T) {
 
 func TestBlkioToIOWeight(t *testing.T) {
 	for _, tc := range []struct{ in, out uint64 }{{10, 1}, {1000, 10000}, {500, 4950}, {1, 1}, {5000, 10000}} {
-		if got := blkioToIOWeight(tc.in); got != tc.out {
-			t.Errorf("blkioToIOWeight(%d) = %d, want %d", tc.in, got, tc.out)
+		if got := BlkioToIOWeight(tc.in); got != tc.out {
+			t.Errorf("BlkioToIOWeight(%d) = %d, want %d", tc.in, got, tc.out)
 		}
 	}
 }

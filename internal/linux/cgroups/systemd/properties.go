@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-project/berth/internal/linux/cgroups"
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -294,30 +295,13 @@ func currentQuota(side controllerSide, cur func(key, file string) (string, error
 	return quota, period, nil
 }
 
-// sharesToWeight is the cgroupfs manager's conversion of cpu.shares to
-// cgroup2's cpu.weight (see sharesToWeight in the cgroups package: the
-// curve of runc 1.3 and crun 1.23, 1024 -> 100). The two must agree, or
-// systemd and the cgroupfs write would fight over cpu.weight.
-func sharesToWeight(shares uint64) uint64 {
-	switch {
-	case shares == 0:
-		return 0
-	case shares <= 2:
-		return 1
-	case shares >= 262144:
-		return 10000
-	}
-	l := math.Log2(float64(shares))
-	exp := (l*l+125*l)/612.0 - 7.0/34.0
-	return uint64(math.Ceil(math.Pow(10, exp)))
-}
-
-// blkioToIOWeight is the cgroupfs manager's conversion of the v1 blkio
-// weight (10-1000) to io.weight (1-10000), as in runc and crun.
-func blkioToIOWeight(w uint64) uint64 {
-	w = min(max(w, 10), 1000)
-	return 1 + (w-10)*9999/990
-}
+// The conversions to cgroup2 weights are the cgroupfs manager's own: systemd
+// and the cgroupfs writes must agree, or they would fight over cpu.weight
+// and io.weight.
+var (
+	sharesToWeight  = cgroups.SharesToWeight
+	blkioToIOWeight = cgroups.BlkioToIOWeight
+)
 
 // cpuListBits turns a cpuset list ("0-3,8") into the byte array systemd
 // takes for AllowedCPUs and AllowedMemoryNodes: bit n%8 of byte n/8 is
