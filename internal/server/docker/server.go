@@ -1,0 +1,199 @@
+package docker
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-project/berth/internal/events"
+	"github.com/berth-project/berth/internal/image"
+)
+
+// Config is what the API server needs from the daemon.
+type Config struct {
+	Images image.Backend
+	Events *events.Bus
+	// Version, GitCommit and BuildTime describe the berthd binary.
+	Version, GitCommit, BuildTime string
+	// DataRoot is berthd's --data-root (docker info's DockerRootDir).
+	DataRoot string
+	// StorageDriver is the snapshotter asked for ("overlay", "copy"), empty
+	// when the image store picks one itself.
+	StorageDriver string
+	// Mirrors and Insecure are the registry options, for docker info.
+	Mirrors, Insecure []string
+	// ID names this daemon instance across restarts (docker info's ID).
+	ID    string
+	Debug bool
+	Log   *slog.Logger
+}
+
+// Server is the Engine API as an http.Handler.
+type Server struct {
+	cfg      Config
+	images   image.Backend
+	events   *events.Bus
+	log      *slog.Logger
+	routes   map[string]map[string]handler // path -> method -> handler
+	stopOnce sync.Once
+	stopping chan struct{}
+	now      func() time.Time
+}
+
+// handler serves one route; vars holds the {name} of image routes. A
+// returned error is written as an error response unless the handler has
+// already started a streamed body.
+type handler func(w http.ResponseWriter, r *http.Request, vars map[string]string) error
+
+// New returns a server for cfg.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Events == nil {
+		cfg.Events = events.NewBus()
+	}
+	s := &Server{cfg: cfg, images: cfg.Images, events: cfg.Events, log: cfg.Log,
+		stopping: make(chan struct{}), now: time.Now}
+	s.routes = map[string]map[string]handler{
+		"/_ping":         {http.MethodGet: s.ping, http.MethodHead: s.ping},
+		"/version":       {http.MethodGet: s.version},
+		"/info":          {http.MethodGet: s.info},
+		"/system/df":     {http.MethodGet: s.diskUsage},
+		"/events":        {http.MethodGet: s.streamEvents},
+		"/images/json":   {http.MethodGet: s.listImages},
+		"/images/create": {http.MethodPost: s.createImage},
+		"/images/prune":  {http.MethodPost: s.pruneImages},
+		"/images/get":    {http.MethodGet: s.saveImages},
+		"/images/load":   {http.MethodPost: s.loadImages},
+		// Routes on one image; the name may hold slashes and colons.
+		"/images/{name}":         {http.MethodDelete: s.removeImage},
+		"/images/{name}/json":    {http.MethodGet: s.inspectImage},
+		"/images/{name}/history": {http.MethodGet: s.imageHistory},
+		"/images/{name}/tag":     {http.MethodPost: s.tagImage},
+		"/images/{name}/push":    {http.MethodPost: s.pushImage},
+		"/images/{name}/get":     {http.MethodGet: s.saveImage},
+	}
+	return s
+}
+
+// Stop tells long-lived streams (events) to end; http.Server.Shutdown then
+// waits for them. berthd registers it with RegisterOnShutdown.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() { close(s.stopping) })
+}
+
+// ServeHTTP strips the version prefix, refuses versions out of range and
+// dispatches to the route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
+	path, version, err := splitVersion(r.URL.Path)
+	s.setCommonHeaders(w)
+	if err == nil {
+		err = checkVersion(version)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	h, vars, err := s.match(r.Method, path)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx := context.WithValue(r.Context(), versionKey{}, version)
+	sw := &statusWriter{ResponseWriter: w}
+	if err := h(sw, r.WithContext(ctx), vars); err != nil {
+		if sw.status != 0 {
+			// A streamed body has begun; the handler reported the
+			// error inside it or the client went away.
+			s.log.Debug("api stream ended with error", "method", r.Method, "path", r.URL.Path, "err", err)
+		} else {
+			writeError(sw, err)
+		}
+		if statusOf(err) >= 500 {
+			s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+	}
+	s.log.Debug("api request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", s.now().Sub(start))
+}
+
+// match finds the handler of method and path (without version prefix).
+func (s *Server) match(method, path string) (handler, map[string]string, error) {
+	key, vars := path, map[string]string(nil)
+	if _, ok := s.routes[path]; !ok {
+		key, vars = imageRoute(path)
+	}
+	byMethod, ok := s.routes[key]
+	if !ok {
+		return nil, nil, routeNotFound(method, path)
+	}
+	h, ok := byMethod[method]
+	if !ok {
+		return nil, nil, &httpError{status: http.StatusMethodNotAllowed, msg: "method " + method + " not allowed on " + path}
+	}
+	return h, vars, nil
+}
+
+// imageRoute maps /images/<name>[/<verb>] to its route key. An image name
+// can contain slashes ("127.0.0.1:5000/a/b:v1"), so the verb is recognised
+// as the last path element.
+func imageRoute(path string) (string, map[string]string) {
+	rest, ok := strings.CutPrefix(path, "/images/")
+	if !ok || rest == "" {
+		return path, nil
+	}
+	for _, verb := range []string{"json", "history", "tag", "push", "get"} {
+		if name, ok := strings.CutSuffix(rest, "/"+verb); ok && name != "" {
+			return "/images/{name}/" + verb, map[string]string{"name": name}
+		}
+	}
+	return "/images/{name}", map[string]string{"name": rest}
+}
+
+// routeNotFound is dockerd's 404 for unknown routes, with a clearer word
+// for the parts of the API that berthd does not serve yet: the docker CLI
+// probes them (docker inspect tries containers, networks and volumes
+// before images) and needs the 404 to go on.
+func routeNotFound(method, path string) error {
+	for _, p := range []string{"/containers", "/networks", "/volumes", "/exec", "/build", "/plugins"} {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return &httpError{status: http.StatusNotFound, msg: "not implemented yet in berthd: " + method + " " + path}
+		}
+	}
+	return &httpError{status: http.StatusNotFound, msg: "page not found"}
+}
+
+func (s *Server) setCommonHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Server", "Berth/"+s.cfg.Version+" (linux)")
+	h.Set("Api-Version", MaxAPIVersion)
+	h.Set("Ostype", "linux")
+}
+
+// statusWriter remembers whether a status was written, so ServeHTTP knows
+// whether an error can still become a response of its own.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
