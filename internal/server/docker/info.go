@@ -17,12 +17,13 @@ import (
 
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/linux/cgroups"
+	"github.com/berth-project/berth/internal/snapshot"
 )
 
-// snapshotterNamer is implemented by an image store that can say which
+// snapshotterOwner is implemented by an image store that can show the
 // snapshotter it chose when berthd left the choice to it.
-type snapshotterNamer interface {
-	Snapshotter() string
+type snapshotterOwner interface {
+	Snapshotter() snapshot.Snapshotter
 }
 
 // info answers GET /info with what this host and daemon really are.
@@ -98,8 +99,13 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request, _ map[string]strin
 // does ("overlayfs"), or "copy" for the fallback.
 func (s *Server) storageDriver() string {
 	name := s.cfg.StorageDriver
-	if n, ok := s.images.(snapshotterNamer); ok && name == "" {
-		name = n.Snapshotter()
+	if o, ok := s.images.(snapshotterOwner); ok && name == "" {
+		// Only the overlay snapshotter takes overlayfs whiteouts.
+		if o.Snapshotter().Caps().OverlayWhiteouts {
+			name = "overlay"
+		} else {
+			name = "copy"
+		}
 	}
 	switch name {
 	case "overlay", "overlayfs", "overlay2":

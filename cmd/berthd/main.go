@@ -1,0 +1,50 @@
+// Command berthd is berth's engine daemon: it serves the Docker Engine API
+// on a unix socket, with dockerd's flags.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Set at link time (-X main.version=...).
+var (
+	version   = "dev"
+	gitCommit = ""
+	buildTime = ""
+)
+
+func main() {
+	var opts options
+	cmd := &cobra.Command{
+		Use:           "berthd [OPTIONS]",
+		Short:         "berth's engine: the Docker Engine API on a unix socket",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return run(opts)
+		},
+	}
+	cmd.SetVersionTemplate("berthd version {{.Version}}\n")
+	f := cmd.Flags()
+	f.StringVar(&opts.dataRoot, "data-root", "/var/lib/berth", "Root directory of persistent state (images)")
+	f.StringVar(&opts.execRoot, "exec-root", "/run/berth", "Root directory of run-time state (lock, pid file, socket, log)")
+	f.StringArrayVarP(&opts.hosts, "host", "H", nil, "Daemon socket(s) to listen on (unix:///path; default unix:///run/berth/berthd.sock)")
+	f.StringArrayVar(&opts.mirrors, "registry-mirror", nil, "Registry mirror for docker.io (repeatable)")
+	f.StringArrayVar(&opts.insecure, "insecure-registry", nil, "Registry (host[:port] or CIDR) spoken to over plain HTTP or unverified TLS (repeatable)")
+	f.StringVarP(&opts.storageDriver, "storage-driver", "s", "", `Snapshotter: "overlay" or "copy" (default: overlay where the kernel mounts it)`)
+	f.StringVarP(&opts.logLevel, "log-level", "l", "info", `Log level: "debug", "info", "warn", "error"`)
+	f.BoolVarP(&opts.debug, "debug", "D", false, "Debug mode (log level debug)")
+	f.StringVarP(&opts.pidfile, "pidfile", "p", "", "Path of the pid file (default <exec-root>/berthd.pid)")
+	f.StringVarP(&opts.group, "group", "G", "", `Group owning the API socket (default "berth" where it exists, else root)`)
+	cmd.Flags().BoolP("version", "v", false, "Print version information and quit")
+
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "berthd:", err)
+		os.Exit(1)
+	}
+}
