@@ -39,7 +39,7 @@ var (
 // Error is an error of one of the kinds above about one reference. Its
 // message is docker's wording where docker has one.
 type Error struct {
-	Kind error  // one of the Err* kinds
+	Kind error  // one of the Err* kinds; nil for a registry answer of no known kind (a 400)
 	Ref  string // the reference, familiar form
 	Err  error  // the cause, when there is one
 	msg  string
@@ -49,10 +49,13 @@ func (e *Error) Error() string { return e.msg }
 
 // Unwrap gives errors.Is and errors.As both the kind and the cause.
 func (e *Error) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
+	var errs []error
+	for _, err := range []error{e.Kind, e.Err} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return []error{e.Kind, e.Err}
+	return errs
 }
 
 // op says what was being done when an error happened; it picks docker's
@@ -131,8 +134,7 @@ func classifyStatus(terr *transport.Error, o op, ref Reference, what string) err
 	case ErrUnreachable:
 		msg = fmt.Sprintf("%s %s: registry unavailable: %s", opVerb(o), name, detail)
 	default:
-		return &Error{Kind: ErrInvalidManifest, Ref: name, Err: terr,
-			msg: fmt.Sprintf("%s %s: %s", opVerb(o), name, detail)}
+		msg = fmt.Sprintf("%s %s: %s", opVerb(o), name, detail)
 	}
 	return &Error{Kind: kind, Ref: name, Err: terr, msg: msg}
 }
