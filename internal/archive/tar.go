@@ -232,6 +232,16 @@ func (t *tarrer) regular(dirfd int, base string, hdr *tar.Header, st *unix.Stat_
 	if t.link(hdr, st) {
 		return t.tw.WriteHeader(hdr)
 	}
+	if st.Size == 0 {
+		// Nothing to read: not opening it saves a system call per empty
+		// file and archives unreadable empty files too.
+		p := procFd(dirfd) + "/" + base
+		if err := t.xattrs(hdr, func(buf []byte) (int, error) { return unix.Llistxattr(p, buf) },
+			func(k string, buf []byte) (int, error) { return unix.Lgetxattr(p, k, buf) }); err != nil {
+			return err
+		}
+		return t.tw.WriteHeader(hdr)
+	}
 	fd, err := openat(dirfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: hdr.Name, Err: err}
