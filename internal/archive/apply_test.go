@@ -192,16 +192,16 @@ func TestApplyReplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := mkTar(t,
-		reg("file", "new", 0o600),          // file over file
-		reg("link", "not through", 0o644),  // file over symlink: the symlink goes
-		reg("dir", "was a dir", 0o644),     // non-dir over dir: the dir goes
-		dirEnt("merge/", 0o755),            // dir over dir: merged, metadata updated
-		reg("merge/upper", "u", 0o644),     //
-		symlinkEnt("tofifo", "file"),       // symlink over file
-		dirEnt("dirlink/", 0o750),          // dir over symlink: not followed
-		reg("dirlink/inside", "i", 0o644),  //
-		hardlinkEnt("file2", "file"),       //
-		hardlinkEnt("file2", "file"),       // the same link again: kept
+		reg("file", "new", 0o600),         // file over file
+		reg("link", "not through", 0o644), // file over symlink: the symlink goes
+		reg("dir", "was a dir", 0o644),    // non-dir over dir: the dir goes
+		dirEnt("merge/", 0o755),           // dir over dir: merged, metadata updated
+		reg("merge/upper", "u", 0o644),    //
+		symlinkEnt("tofifo", "file"),      // symlink over file
+		dirEnt("dirlink/", 0o750),         // dir over symlink: not followed
+		reg("dirlink/inside", "i", 0o644), //
+		hardlinkEnt("file2", "file"),      //
+		hardlinkEnt("file2", "file"),      // the same link again: kept
 	)
 	if _, err := apply(t, dir, second, applyOpts(WhiteoutApply)); err != nil {
 		t.Fatal(err)
