@@ -191,8 +191,8 @@ func hostDevices(dir string) ([]specs.LinuxDevice, error) {
 	var out []specs.LinuxDevice
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // a device unplugged while we walked
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+				return nil // unplugged while we walked, or not ours to give
 			}
 			return err
 		}
