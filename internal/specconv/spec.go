@@ -26,6 +26,9 @@ func Spec(img *dockerspec.DockerOCIImage, o *Options, h *Host) (*specs.Spec, []s
 	if img == nil {
 		img = &dockerspec.DockerOCIImage{}
 	}
+	if o == nil || h == nil {
+		return nil, nil, fmt.Errorf("specconv: options and host are required")
+	}
 	if img.OS != "" && img.OS != "linux" {
 		return nil, nil, invalid("image operating system %q cannot be used on this platform", img.OS)
 	}
