@@ -146,16 +146,16 @@ func (s *Store) Open(d digest.Digest) (*os.File, error) {
 	return f, err
 }
 
-// ReadBlob reads a whole committed blob of at most max bytes: manifests,
-// indexes and configs. A descriptor larger than max is refused before
+// ReadBlob reads a whole committed blob of at most limit bytes: manifests,
+// indexes and configs. A descriptor larger than limit is refused before
 // anything is read, and the bytes are checked against the descriptor's size
 // and digest again, so a blob changed on disk since its commit is noticed.
-func (s *Store) ReadBlob(desc ocispec.Descriptor, max int64) ([]byte, error) {
+func (s *Store) ReadBlob(desc ocispec.Descriptor, limit int64) ([]byte, error) {
 	if err := validDescriptor(desc); err != nil {
 		return nil, err
 	}
-	if desc.Size > max {
-		return nil, fmt.Errorf("%w: %s is %d bytes, over the limit of %d", ErrTooLarge, desc.Digest, desc.Size, max)
+	if desc.Size > limit {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over the limit of %d", ErrTooLarge, desc.Digest, desc.Size, limit)
 	}
 	f, err := s.Open(desc.Digest)
 	if err != nil {

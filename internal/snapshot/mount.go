@@ -15,16 +15,21 @@ import (
 // made are undone.
 //
 // Overlay options longer than a page: mount(2) copies at most one page of
-// options, so a deep chain of absolute lowerdir paths (150 layers of
-// /var/lib/berth/image/snapshots/snapshots/NNN/fs is ~7 KiB) cannot be
-// passed as is. MountAll then changes, on a thread of its own, to the
-// directory the layers share and passes them relative to it ("12/fs:11/fs"
-// is about 8 bytes a layer, room for overlayfs's 500-layer maximum). This
-// works on every kernel berth supports; the alternative, fsconfig's
-// "lowerdir+" key (one layer per call), exists only from Linux 6.8, and
-// plain fsconfig values are capped at 256 bytes, so on 6.1 the new mount
-// API does not help. The Mount values stay absolute, so they still convert
-// to runtime-spec mounts for chains that fit a page.
+// options and silently drops the rest, so a deep chain of absolute lowerdir
+// paths (150 layers of /var/lib/berth/image/snapshots/snapshots/NNN/fs is
+// ~7 KiB) cannot be passed as is. Worse than failing, the cut list still
+// mounts: on Linux 6.18 a list cut inside "/dev/shm/..." mounted the host's
+// /dev as the bottom layer. Options of a page or more are therefore never
+// handed to mount(2) as they are.
+//
+// For overlay, MountAll then changes, on a thread of its own, to the
+// directory the layers share and passes them relative to it: "12/fs:11/fs"
+// costs 6 to 9 bytes a layer, room for some 450 layers (overlayfs stacks at
+// most 500). This works on every kernel berth supports. The alternative,
+// fsconfig's "lowerdir+" key (one layer per call), exists only from Linux
+// 6.8, and plain fsconfig string values are capped at 256 bytes, so on 6.1
+// the new mount API does not help. The Mount values stay absolute, so they
+// still convert to runtime-spec mounts where the chain fits a page.
 //
 // target must be a directory the caller controls: mount(2) follows
 // symlinks in it.
@@ -108,8 +113,11 @@ func mountOne(m Mount, target string) error {
 		return bind(m.Source, target, flags)
 	}
 	opts := strings.Join(data, ",")
-	if m.Type == "overlay" && len(opts) >= unix.Getpagesize() {
-		return mountOverlayRelative(target, flags, data)
+	if len(opts) >= unix.Getpagesize() {
+		if m.Type == "overlay" {
+			return mountOverlayRelative(target, flags, data)
+		}
+		return fmt.Errorf("mount %s on %s: %d bytes of options, over the kernel's %d", m.Type, target, len(opts), unix.Getpagesize())
 	}
 	if err := unix.Mount(m.Source, target, m.Type, flags, opts); err != nil {
 		return fmt.Errorf("mount %s on %s: %w", m.Type, target, os.NewSyscallError("mount", err))

@@ -367,3 +367,11 @@ func TestRelativeOverlayOptions(t *testing.T) {
 		t.Error("a relative lowerdir was accepted")
 	}
 }
+
+func TestMountAllRefusesOptionsOverAPage(t *testing.T) {
+	// Refused before any syscall: no root needed.
+	huge := Mount{Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m", "x-" + strings.Repeat("y", 5000)}}
+	if err := MountAll([]Mount{huge}, t.TempDir()); err == nil || !strings.Contains(err.Error(), "bytes of options") {
+		t.Fatalf("MountAll with 5 KB of tmpfs options: %v", err)
+	}
+}
