@@ -86,6 +86,8 @@ func (s *Server) loadImages(w http.ResponseWriter, r *http.Request, _ map[string
 		return stream.fail(err)
 	}
 	for _, n := range names {
+		// Load may answer with names or with the whole lines.
+		n = strings.TrimPrefix(strings.TrimPrefix(n, "Loaded image ID: "), "Loaded image: ")
 		line := "Loaded image: " + familiar(n) + "\n"
 		if strings.HasPrefix(n, "sha256:") {
 			line = "Loaded image ID: " + n + "\n"

@@ -57,6 +57,7 @@ func (f *fakeImages) Pull(ctx context.Context, ref string, opts image.PullOption
 	return f.pull(ctx, ref, opts)
 }
 func (f *fakeImages) Push(ctx context.Context, ref string, opts image.PushOptions) error {
+	opts.Progress(image.Progress{Status: "The push refers to repository [127.0.0.1:5000/x]"})
 	return fmt.Errorf("push %s: %w", ref, image.ErrUnauthorized)
 }
 func (f *fakeImages) Get(ctx context.Context, name string) (*image.Image, error) {

@@ -177,22 +177,32 @@ func (s *Server) tagImage(w http.ResponseWriter, r *http.Request, vars map[strin
 
 // removeImage answers DELETE /images/{name}?force=&noprune=.
 func (s *Server) removeImage(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	// The untag events name the image by ID, as dockerd's do.
+	var id string
+	if img, err := s.images.Get(r.Context(), vars["name"]); err == nil {
+		id = img.ID.String()
+	}
 	res, err := s.images.Remove(r.Context(), vars["name"], boolValue(r, "force"), boolValue(r, "noprune"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.deleteResponses(res))
+	return writeJSON(w, http.StatusOK, s.deleteResponses(res, id))
 }
 
 // deleteResponses converts removal results and announces them: an untag
-// event per name, a delete event per image.
-func (s *Server) deleteResponses(res []image.RemoveResult) []imagetypes.DeleteResponse {
+// event per name, a delete event per image. id is the image the names
+// pointed at, when known.
+func (s *Server) deleteResponses(res []image.RemoveResult, id string) []imagetypes.DeleteResponse {
 	out := make([]imagetypes.DeleteResponse, 0, len(res))
 	for _, rr := range res {
 		d := imagetypes.DeleteResponse{Untagged: familiar(rr.Untagged), Deleted: rr.Deleted}
 		switch {
 		case d.Untagged != "":
-			s.imageEvent(events.ActionUnTag, d.Untagged, d.Untagged)
+			actor := id
+			if actor == "" {
+				actor = d.Untagged
+			}
+			s.imageEvent(events.ActionUnTag, actor, d.Untagged)
 		case d.Deleted != "":
 			s.imageEvent(events.ActionDelete, d.Deleted, d.Deleted)
 		}
@@ -221,7 +231,7 @@ func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request, _ map[strin
 	if err != nil {
 		return err
 	}
-	report := imagetypes.PruneReport{ImagesDeleted: s.deleteResponses(res)}
+	report := imagetypes.PruneReport{ImagesDeleted: s.deleteResponses(res, "")}
 	if reclaimed > 0 {
 		report.SpaceReclaimed = uint64(reclaimed)
 	}

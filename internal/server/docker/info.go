@@ -89,9 +89,6 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request, _ map[string]strin
 	if seccompSupported() {
 		info.SecurityOptions = append([]string{"name=seccomp,profile=builtin"}, info.SecurityOptions...)
 	}
-	if !info.IPv4Forwarding {
-		info.Warnings = append(info.Warnings, "WARNING: IPv4 forwarding is disabled")
-	}
 	return writeJSON(w, http.StatusOK, info)
 }
 

@@ -69,15 +69,4 @@ func targetReference(repo, tag string) (reference.Named, error) {
 	return reference.TagNameOnly(named), nil
 }
 
-// tagOrDigest is the ID dockerd gives the "Pulling from" line.
-func tagOrDigest(named reference.Named) string {
-	if d, ok := named.(reference.Digested); ok {
-		return d.Digest().String()
-	}
-	if t, ok := named.(reference.Tagged); ok {
-		return t.Tag()
-	}
-	return ""
-}
-
 func digestOf(s string) digest.Digest { return digest.Digest(s) }

@@ -3,11 +3,9 @@ package docker
 import (
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/berth-project/berth/internal/image"
 )
@@ -25,9 +23,10 @@ func (s *Server) createImage(w http.ResponseWriter, r *http.Request, _ map[strin
 	return badRequest("fromImage or fromSrc parameter is required")
 }
 
-// pullImage streams a pull as dockerd does: "<tag>: Pulling from <repo>",
-// one line per layer event, then "Digest: ..." and "Status: ...". The
-// client prints the reference itself.
+// pullImage streams a pull. The image store writes the whole-image lines
+// as dockerd does ("<tag>: Pulling from <repo>", "Digest: ...", "Status:
+// ..."); this adds nothing but the transport, and the client prints the
+// reference itself.
 func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	named, err := pullReference(q.Get("fromImage"), q.Get("tag"))
@@ -42,55 +41,18 @@ func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	ref := named.String()
-
-	var before string
-	if img, err := s.images.Get(ctx, ref); err == nil {
-		before = img.Target.Digest.String()
-	}
-
 	stream := newJSONStream(w)
-	var announce sync.Once
-	pullingFrom := func() {
-		announce.Do(func() {
-			stream.send(jsonstream.Message{ID: tagOrDigest(named), Status: "Pulling from " + reference.Path(named)})
-		})
-	}
-	img, err := s.images.Pull(ctx, ref, image.PullOptions{
+	_, err = s.images.Pull(r.Context(), named.String(), image.PullOptions{
 		Platform: platform,
 		Auth:     auth,
-		Progress: func(p image.Progress) {
-			pullingFrom()
-			stream.progress(p)
-		},
+		Progress: stream.progress,
 	})
 	if err != nil {
 		return stream.fail(registryAuthFailure(err))
 	}
-	pullingFrom()
-	stream.status("Digest: " + repoDigest(img, named))
-	short := reference.FamiliarString(named)
-	if before == img.Target.Digest.String() {
-		stream.status("Status: Image is up to date for " + short)
-	} else {
-		stream.status("Status: Downloaded newer image for " + short)
-	}
-	s.imageEvent(events.ActionPull, short, reference.FamiliarName(named))
+	stream.begin()
+	s.imageEvent(events.ActionPull, reference.FamiliarString(named), reference.FamiliarName(named))
 	return nil
-}
-
-// repoDigest is the digest a pull of named resolved: the one recorded for
-// its repository, else the manifest's.
-func repoDigest(img *image.Image, named reference.Named) string {
-	for _, rd := range img.RepoDigests {
-		if n, err := reference.ParseNormalizedNamed(rd); err == nil && n.Name() == named.Name() {
-			if c, ok := n.(reference.Canonical); ok {
-				return c.Digest().String()
-			}
-		}
-	}
-	return img.Target.Digest.String()
 }
 
 // importImage answers POST /images/create?fromSrc=-: the request body is

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/distribution/reference"
@@ -11,9 +10,9 @@ import (
 	"github.com/berth-project/berth/internal/image"
 )
 
-// pushImage answers POST /images/{name}/push?tag=: "The push refers to
-// repository [...]", a line per layer event, then "<tag>: digest: ...
-// size: ...", as dockerd writes them.
+// pushImage answers POST /images/{name}/push?tag=. The image store writes
+// the lines ("The push refers to repository [...]", a line per layer
+// event, "<tag>: digest: ... size: ...") as dockerd does.
 func (s *Server) pushImage(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	named, err := reference.ParseNormalizedNamed(vars["name"])
 	if err != nil {
@@ -39,24 +38,12 @@ func (s *Server) pushImage(w http.ResponseWriter, r *http.Request, vars map[stri
 			auth = &image.Auth{Username: ac.Username, Password: ac.Password, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
 		}
 	}
-	ctx := r.Context()
-	ref := named.String()
-	img, err := s.images.Get(ctx, ref)
-	if err != nil {
-		return err
-	}
 	stream := newJSONStream(w)
-	stream.status("The push refers to repository [" + named.Name() + "]")
-	err = s.images.Push(ctx, ref, image.PushOptions{Auth: auth, Progress: stream.progress})
+	err = s.images.Push(r.Context(), named.String(), image.PushOptions{Auth: auth, Progress: stream.progress})
 	if err != nil {
 		return stream.fail(registryAuthFailure(err))
 	}
-	// Push may have resolved the image anew; its manifest is what was sent.
-	if pushed, err := s.images.Get(ctx, ref); err == nil {
-		img = pushed
-	}
-	tag := tagOrDigest(named)
-	stream.status(fmt.Sprintf("%s: digest: %s size: %d", tag, img.Target.Digest, img.Target.Size))
+	stream.begin()
 	s.imageEvent(events.ActionPush, reference.FamiliarString(named), reference.FamiliarName(named))
 	return nil
 }

@@ -72,6 +72,26 @@ func (s *jsonStream) status(text string) error {
 	return s.send(jsonstream.Message{Status: text})
 }
 
+// begin sends the 200 status if no message has, so that a stream that
+// succeeded without a line still answers with an (empty) JSON stream.
+func (s *jsonStream) begin() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started && s.err == nil {
+		s.started = true
+		s.w.Header().Set("Content-Type", "application/json")
+		s.w.WriteHeader(http.StatusOK)
+	}
+}
+
+// countedStatuses are the layer statuses whose byte counts clients draw
+// as a bar; others ("Pushed", "Pull complete") carry an empty
+// progressDetail, as dockerd sends them, so that clients without a
+// terminal print them.
+var countedStatuses = map[string]bool{
+	"Downloading": true, "Extracting": true, "Pushing": true, "Loading layer": true,
+}
+
 // progress sends one line of the image store's progress. Lines that only
 // move a byte count forward are thinned to one per progressInterval per
 // layer; the last one (current == total) always goes out.
@@ -83,7 +103,7 @@ func (s *jsonStream) progress(p image.Progress) {
 		return
 	}
 	m := jsonstream.Message{ID: p.ID, Status: p.Status, Progress: &jsonstream.Progress{}}
-	if p.Total > 0 || p.Current > 0 {
+	if countedStatuses[p.Status] && (p.Total > 0 || p.Current > 0) {
 		key := p.ID + "\x00" + p.Status
 		now := s.now()
 		if p.Current < p.Total && now.Sub(s.lastSent[key]) < progressInterval {
