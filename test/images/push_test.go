@@ -149,3 +149,35 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestPushAll is hack/test-images.sh's worker: with
+// BERTH_TEST_IMAGES_REGISTRY=host:port it builds every image (Minbase
+// too) and pushes each under its berth-test/ name there; without it, it
+// skips.
+func TestPushAll(t *testing.T) {
+	registry := os.Getenv("BERTH_TEST_IMAGES_REGISTRY")
+	if registry == "" {
+		t.Skip("BERTH_TEST_IMAGES_REGISTRY not set (hack/test-images.sh sets it)")
+	}
+	for _, img := range []struct {
+		repo   string
+		layout func(testing.TB) string
+	}{
+		{"berth-test/busybox:latest", Busybox},
+		{"berth-test/layered:latest", Layered},
+		{"berth-test/multi:latest", MultiPlatform},
+		{"berth-test/schema2:latest", DockerSchema2},
+		{"berth-test/minbase:bookworm", Minbase},
+	} {
+		layout := img.layout(t)
+		ref := registry + "/" + img.repo
+		if err := Push(layout, ref); err != nil {
+			t.Fatal(err)
+		}
+		top, err := topManifest(layout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("pushed %s@%s (%s)", ref, top.Digest, top.MediaType)
+	}
+}
