@@ -132,11 +132,20 @@ func classifyStatus(terr *transport.Error, o op, ref Reference, what string) err
 			msg = fmt.Sprintf("%s not found: %s", name, detail)
 		}
 	case ErrUnreachable:
-		msg = fmt.Sprintf("%s %s: registry unavailable: %s", opVerb(o), name, detail)
+		msg = fmt.Sprintf("%s %s: registry unavailable: %s", opVerb(o), subject(ref, what), detail)
 	default:
-		msg = fmt.Sprintf("%s %s: %s", opVerb(o), name, detail)
+		msg = fmt.Sprintf("%s %s: %s", opVerb(o), subject(ref, what), detail)
 	}
 	return &Error{Kind: kind, Ref: name, Err: terr, msg: msg}
+}
+
+// subject names what an operation was about: "blob sha256:… of x" for
+// blobs, the reference otherwise.
+func subject(ref Reference, what string) string {
+	if what == "" || what == "manifest" {
+		return ref.Familiar()
+	}
+	return what + " of " + ref.FamiliarName()
 }
 
 // statusKind picks the kind from the registry's error codes, then from

@@ -14,13 +14,10 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// OpenFunc opens a blob from a byte offset; it is the shape of
-// content.OpenFunc, which Opener's result is assignable to.
-type OpenFunc func(ctx context.Context, offset int64) (io.ReadCloser, error)
-
 // Opener returns Fetch bound to one blob, for the content store's
-// resumable ingest.
-func (c *Client) Opener(ref Reference, desc ocispec.Descriptor, auth *Auth) OpenFunc {
+// resumable ingest. The result's type is unnamed so that it is assignable
+// to content.OpenFunc without this package importing content.
+func (c *Client) Opener(ref Reference, desc ocispec.Descriptor, auth *Auth) func(ctx context.Context, offset int64) (io.ReadCloser, error) {
 	return func(ctx context.Context, offset int64) (io.ReadCloser, error) {
 		return c.Fetch(ctx, ref, desc, offset, auth)
 	}

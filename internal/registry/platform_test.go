@@ -12,6 +12,7 @@ func plat(os, arch, variant string) ocispec.Platform {
 }
 
 func TestNormalizePlatform(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want ocispec.Platform }{
 		{plat("", "", ""), NormalizePlatform(plat("linux", runtime.GOARCH, ""))},
 		{plat("linux", "x86_64", ""), plat("linux", "amd64", "")},
@@ -36,6 +37,7 @@ func entry(p ocispec.Platform) ocispec.Descriptor {
 }
 
 func TestPickManifest(t *testing.T) {
+	t.Parallel()
 	windows := plat("windows", "amd64", "")
 	windows.OSVersion = "10.0.17763.1"
 	linuxWithVersion := plat("linux", "ppc64le", "")

@@ -99,6 +99,7 @@ func (p *progressLog) final(t *testing.T, blobs []ocispec.Descriptor, want ...st
 }
 
 func TestPushBusyboxThenResolve(t *testing.T) {
+	t.Parallel()
 	r := regtest.Start(t)
 	c := newClient(t, registry.Config{})
 	ctx := ctxTimeout(t, 30*time.Second)
@@ -162,6 +163,7 @@ func TestPushBusyboxThenResolve(t *testing.T) {
 }
 
 func TestPushRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	r := regtest.Start(t)
 	c := newClient(t, registry.Config{})
 	ctx := ctxTimeout(t, 30*time.Second)
@@ -195,6 +197,7 @@ func TestPushRefusesBadInput(t *testing.T) {
 }
 
 func TestPushTokenAuth(t *testing.T) {
+	t.Parallel()
 	r := regtest.Start(t, regtest.WithTokenAuth("carol", "pw"))
 	c := newClient(t, registry.Config{})
 	ctx := ctxTimeout(t, 30*time.Second)

@@ -11,6 +11,7 @@ import (
 const hexDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 func TestParseReference(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in                          string
 		str, familiar, domain, path string
@@ -64,6 +65,7 @@ func TestParseReference(t *testing.T) {
 }
 
 func TestParseReferenceErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"Busybox", "must be lowercase"},
 		{"docker.io/Library/busybox", "must be lowercase"},
@@ -105,6 +107,7 @@ func TestParseReferenceErrors(t *testing.T) {
 }
 
 func TestReferenceWithDigestAndTag(t *testing.T) {
+	t.Parallel()
 	r, err := registry.ParseReference("busybox")
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 )
 
 func TestResolveAndFetchBusybox(t *testing.T) {
+	t.Parallel()
 	r, pushed := seeded(t)
 	c := newClient(t, registry.Config{})
 	ctx := ctxTimeout(t, 30*time.Second)
@@ -76,6 +77,7 @@ func TestResolveAndFetchBusybox(t *testing.T) {
 }
 
 func TestResolveNotFound(t *testing.T) {
+	t.Parallel()
 	r, pushed := seeded(t)
 	c := newClient(t, registry.Config{})
 	ctx := ctxTimeout(t, 30*time.Second)
@@ -137,6 +139,7 @@ func imageDigest(t *testing.T, img v1.Image) digest.Digest {
 }
 
 func TestResolveMultiPlatform(t *testing.T) {
+	t.Parallel()
 	r := regtest.Start(t)
 	c := newClient(t, registry.Config{})
 	ctx := ctxTimeout(t, 30*time.Second)
@@ -232,6 +235,7 @@ func fakeRegistry(t *testing.T, h http.HandlerFunc) (host string, hits func(path
 }
 
 func TestMirrorsBeforeDockerHub(t *testing.T) {
+	t.Parallel()
 	r := regtest.Start(t)
 	pushed := r.Push(t, fixture.ImageLayout(t), "library/busybox:latest")
 	// The first mirror is a registry without the image.
@@ -265,6 +269,7 @@ func TestMirrorsBeforeDockerHub(t *testing.T) {
 }
 
 func TestUnreachableFailsFast(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

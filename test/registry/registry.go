@@ -76,7 +76,7 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		}
 		t.Fatalf("registry: %v (install the docker-registry package)", err)
 	}
-	r := &Registry{Dir: t.TempDir(), User: o.user, Password: o.pass}
+	r := &Registry{Dir: tempDir(t), User: o.user, Password: o.pass}
 	r.LogPath = filepath.Join(r.Dir, "registry.log")
 	var auth string
 	switch {
@@ -116,6 +116,21 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		}
 	})
 	return r
+}
+
+// tempDir is a directory for the registry's files, removed at the end of
+// the test: on tmpfs when /dev/shm is there, because the registry writes
+// several small files per blob and file creation on this machine's disk
+// is slow.
+func tempDir(t testing.TB) string {
+	t.Helper()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if dir, err := os.MkdirTemp("/dev/shm", "berth-registry-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return t.TempDir()
 }
 
 func freePort() (int, error) {
