@@ -98,6 +98,11 @@ func (c *Client) Upload(ctx context.Context, ref Reference, spec PushSpec, auth 
 		ep: endpoint{host: host, insecure: c.isInsecure(ctx, host)},
 	}
 
+	// One session for all blobs: made here, before the uploads start, so
+	// they do not each ping and fetch a token.
+	if err := c.withRetry(ctx, func() error { _, err := p.session(ctx); return err }); err != nil {
+		return err
+	}
 	blobs := uniqueBlobs(spec.Blobs)
 	for _, b := range blobs {
 		progress(b, "Preparing", 0, b.Size)

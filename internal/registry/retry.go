@@ -2,8 +2,10 @@ package registry
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -53,6 +55,12 @@ func retryable(err error) bool {
 		return false
 	}
 	if errors.Is(err, errPlainHTTPRefused) || errors.Is(err, errRedirectRefused) || isCertError(err) {
+		return false
+	}
+	// TLS spoken to a plain HTTP server, or the reverse: the next attempt
+	// meets the same server. net/http reports the first case only as text.
+	var recErr tls.RecordHeaderError
+	if errors.As(err, &recErr) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
 		return false
 	}
 	return isNetworkError(err)
