@@ -16,9 +16,11 @@
 //	Minbase        a `debootstrap --variant=minbase bookworm` rootfs as one
 //	               layer
 //
-// Archive turns a layout into a docker-archive (as `docker save` of
-// docker 25+ writes it) or an oci-archive tarball; Push uploads a layout to
-// a registry.
+// Expect (LayeredExpect's type) describes a merged view path by path, and
+// Expect.Verify checks a directory against it: an unpacked image, a
+// mounted snapshot, a container's root. Archive turns a layout into a
+// docker-archive (as `docker save` of docker 25+ writes it) or an
+// oci-archive tarball; Push uploads a layout to a registry.
 //
 // Invariants:
 //   - Every image is deterministic: fixed mtimes, owners, order and

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"encoding/binary"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -219,7 +220,7 @@ func Layered(t testing.TB) string {
 	defer layeredMu.Unlock()
 	dir, err := buildLayered(base)
 	check(t, "layered image", err)
-	return dir + "/layout"
+	return filepath.Join(dir, "layout")
 }
 
 func buildLayered(busybox string) (string, error) {
@@ -228,7 +229,7 @@ func buildLayered(busybox string) (string, error) {
 		return "", fmt.Errorf("read busybox image: %w", err)
 	}
 	return cached("layered", cacheKey(layeredVersion, base.desc.Digest.String()), func(dir string) error {
-		return writeLayered(dir+"/layout", base)
+		return writeLayered(filepath.Join(dir, "layout"), base)
 	})
 }
 

@@ -57,7 +57,7 @@ func Minbase(t testing.TB) string {
 	defer minbaseMu.Unlock()
 	dir, err := buildMinbase()
 	check(t, "debootstrap minbase image", err)
-	return dir + "/layout"
+	return filepath.Join(dir, "layout")
 }
 
 func buildMinbase() (string, error) {

@@ -3,6 +3,7 @@ package images
 import (
 	"archive/tar"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -71,7 +72,7 @@ func MultiPlatform(t testing.TB) string {
 	defer multiMu.Unlock()
 	dir, err := buildMulti(base)
 	check(t, "multi-platform image", err)
-	return dir + "/layout"
+	return filepath.Join(dir, "layout")
 }
 
 func buildMulti(busybox string) (string, error) {
@@ -80,7 +81,7 @@ func buildMulti(busybox string) (string, error) {
 		return "", fmt.Errorf("read busybox image: %w", err)
 	}
 	return cached("multi", cacheKey(multiVersion, runtime.GOARCH, base.desc.Digest.String()), func(dir string) error {
-		return writeMulti(dir+"/layout", base)
+		return writeMulti(filepath.Join(dir, "layout"), base)
 	})
 }
 

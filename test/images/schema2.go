@@ -2,6 +2,7 @@ package images
 
 import (
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -40,7 +41,7 @@ func DockerSchema2(t testing.TB) string {
 	defer schema2Mu.Unlock()
 	dir, err := buildSchema2(base)
 	check(t, "docker schema2 image", err)
-	return dir + "/layout"
+	return filepath.Join(dir, "layout")
 }
 
 func buildSchema2(busybox string) (string, error) {
@@ -49,7 +50,7 @@ func buildSchema2(busybox string) (string, error) {
 		return "", fmt.Errorf("read busybox image: %w", err)
 	}
 	return cached("schema2", cacheKey(schema2Version, base.desc.Digest.String()), func(dir string) error {
-		return writeSchema2(dir+"/layout", base)
+		return writeSchema2(filepath.Join(dir, "layout"), base)
 	})
 }
 
