@@ -11,8 +11,14 @@
 //     "busybox" is docker.io/library/busybox:latest.
 //   - Plain HTTP and unverified TLS only for insecure registries:
 //     loopback always, others when the Config lists them (host[:port] or
-//     CIDR). go-containerregistry would also fall back to plain HTTP for
-//     RFC 1918 addresses; policyTransport refuses that.
+//     CIDR). For those the transport tries https (unverified) first and
+//     plain HTTP 300 ms later or as soon as https fails, as docker
+//     tries https before http. go-containerregistry would also fall back
+//     to plain HTTP for RFC 1918 addresses; policyTransport refuses that.
+//   - go-containerregistry refuses token realms (and redirects of the
+//     token request) at loopback or private IP literals other than the
+//     registry's own host:port, against SSRF; a realm with a host name
+//     is fine.
 //   - Mirrors are tried in order before docker.io, for pulls only.
 //   - Credentials: the caller's Auth, else config.json with its
 //     credsStore and credHelpers, read with docker's own config code.

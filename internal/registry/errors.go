@@ -107,9 +107,9 @@ func classifyStatus(terr *transport.Error, o op, ref Reference, what string) err
 	name := ref.Familiar()
 	detail := diagnostics(terr)
 	kind := statusKind(terr)
-	// A /v2/ answer that is neither 200 nor 401 means there is no
-	// registry API there, whatever the status says about the path.
-	if terr.Request != nil && terr.Request.URL.Path == "/v2/" && kind != ErrUnauthorized {
+	// A /v2/ answer that is neither 200, 401 nor a server error means
+	// there is no registry API there, whatever the status says.
+	if terr.Request != nil && terr.Request.URL.Path == "/v2/" && (kind == nil || kind == ErrNotFound) {
 		return &Error{Kind: ErrUnreachable, Ref: name, Err: terr,
 			msg: fmt.Sprintf("%s %q: not a registry: %s", terr.Request.Method, terr.Request.URL.Redacted(), detail)}
 	}

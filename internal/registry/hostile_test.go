@@ -400,6 +400,23 @@ func TestNotARegistry(t *testing.T) {
 	if !errors.Is(err, registry.ErrUnreachable) || !strings.Contains(err.Error(), "not a registry") {
 		t.Errorf("Resolve against a web server: %v, want ErrUnreachable saying it is not a registry", err)
 	}
+
+	// A registry whose /v2/ fails with 503 is down, not absent: retried.
+	var pings counter
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			pings.inc()
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
+	_, err = c.Resolve(ctxTimeout(t, 10*time.Second), mustRef(t, strings.TrimPrefix(down.URL, "http://")+"/x"), hostPlatform(), nil)
+	if !errors.Is(err, registry.ErrUnreachable) || !strings.Contains(err.Error(), "registry unavailable") {
+		t.Errorf("Resolve against a registry that is down: %v, want ErrUnreachable saying it is unavailable", err)
+	}
+	if n := pings.n.Load(); n != 3 {
+		t.Errorf("%d pings of a registry that is down, want 3", n)
+	}
 }
 
 func TestInsecurePolicy(t *testing.T) {
