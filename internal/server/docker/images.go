@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/storage"
@@ -33,7 +34,35 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request, _ map[string
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, summarize(r.Context(), imgs, boolValue(r, "shared-size")))
+	out := summarize(r.Context(), imgs, boolValue(r, "shared-size"))
+	if patterns := filters["reference"]; len(patterns) > 0 {
+		// As dockerd: an image found by reference lists only the names
+		// that matched.
+		for i := range out {
+			out[i].RepoTags = matchingRefs(out[i].RepoTags, patterns)
+			out[i].RepoDigests = matchingRefs(out[i].RepoDigests, patterns)
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// matchingRefs keeps the references that match one of the patterns as
+// docker's reference filter does ("busybox", "busybox:*", "*/app:v1").
+func matchingRefs(refs, patterns []string) []string {
+	kept := []string{}
+	for _, ref := range refs {
+		named, err := reference.ParseNormalizedNamed(ref)
+		if err != nil {
+			continue
+		}
+		for _, p := range patterns {
+			if ok, _ := reference.FamiliarMatch(p, named); ok {
+				kept = append(kept, ref)
+				break
+			}
+		}
+	}
+	return kept
 }
 
 // summarize converts images to docker's list entries, newest first as

@@ -347,7 +347,7 @@ func TestListAndInspect(t *testing.T) {
 	b.Layers[0].ChainID = a.Layers[0].ChainID
 	f.images["docker.io/library/busybox:latest"] = a
 	f.images["127.0.0.1:5000/x:v1"] = b
-	resp, body := get(t, ts.URL+"/images/json?all=1&shared-size=1&filters="+url.QueryEscape(`{"reference":{"busybox":true}}`))
+	resp, body := get(t, ts.URL+"/images/json?all=1&shared-size=1&filters="+url.QueryEscape(`{"label":{"a":true}}`))
 	if resp.StatusCode != 200 {
 		t.Fatalf("list: %d %s", resp.StatusCode, body)
 	}
@@ -367,8 +367,14 @@ func TestListAndInspect(t *testing.T) {
 	if list[1].SharedSize != 100 || list[1].Size != 120 || list[1].Created != created.Unix() {
 		t.Errorf("busybox summary %+v", list[1])
 	}
-	if !f.lastList.All || fmt.Sprint(f.lastList.Filters) != "map[reference:[busybox]]" {
+	if !f.lastList.All || fmt.Sprint(f.lastList.Filters) != "map[label:[a]]" {
 		t.Errorf("List got %+v", f.lastList)
+	}
+	// Found by reference, an image lists only the names that matched.
+	a.Names = append(a.Names, "docker.io/library/other:v2")
+	_, body = get(t, ts.URL+"/images/json?filters="+url.QueryEscape(`{"reference":{"busybox":true}}`))
+	if !strings.Contains(body, `"RepoTags":["busybox:latest"]`) || strings.Contains(body, "other:v2") {
+		t.Errorf("reference filter did not narrow RepoTags: %s", body)
 	}
 
 	resp, body = get(t, ts.URL+"/images/docker.io/library/busybox:latest/json")
