@@ -54,7 +54,7 @@ type Client struct {
 	verified     http.RoundTripper // TLS verified
 	unverified   http.RoundTripper // TLS unverified, for insecure registries
 	sessions     sessionCache
-	// sleep waits between retries; tests shorten it.
+	// sleep waits between retries (sleepCtx: a timer that the context ends).
 	sleep func(context.Context, time.Duration) error
 }
 
