@@ -68,9 +68,13 @@ func run(o options) error {
 		o.pidfile = filepath.Join(o.execRoot, "berthd.pid")
 	}
 
-	// Run-time state is root's alone; the data root lets others traverse
-	// (0711) but not list it, as dockerd's.
-	if err := os.MkdirAll(o.execRoot, 0o700); err != nil {
+	// Both roots let others traverse (0711) but not list them: the
+	// default socket lives in the exec-root and the socket group must
+	// reach it; every file in them is root's alone.
+	if err := os.MkdirAll(o.execRoot, 0o711); err != nil {
+		return fmt.Errorf("exec-root: %w", err)
+	}
+	if err := os.Chmod(o.execRoot, 0o711); err != nil {
 		return fmt.Errorf("exec-root: %w", err)
 	}
 	if err := os.MkdirAll(o.dataRoot, 0o711); err != nil {

@@ -40,7 +40,7 @@ func ensureDaemon(ctx context.Context, host string, stderr io.Writer, debug bool
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("Cannot connect to berthd at %s, and only root can start it (run berthd as root, or berth as root to start it on demand)", host)
 	}
-	if err := os.MkdirAll(defaultExecRoot, 0o700); err != nil {
+	if err := os.MkdirAll(defaultExecRoot, 0o711); err != nil {
 		return fmt.Errorf("start berthd: %w", err)
 	}
 	logPath := filepath.Join(defaultExecRoot, "berthd.log")

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -105,6 +106,11 @@ func TestUsageErrors(t *testing.T) {
 
 func TestOneDaemonPerExecRoot(t *testing.T) {
 	d := startDaemon(t)
+	for path, want := range map[string]os.FileMode{d.Socket: 0o660, d.ExecRoot: 0o711, d.DataRoot: 0o711} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v (%v), want %o", path, fi.Mode().Perm(), err, want)
+		}
+	}
 	r := run(t, nil, nil, filepath.Join(d.bin, "berthd"), "--data-root", d.DataRoot+"2", "--exec-root", d.ExecRoot, "-H", "unix://"+d.ExecRoot+"/other.sock")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "is already running with exec-root "+d.ExecRoot) {
 		t.Errorf("second berthd: exit %d, %s", r.Code, r.Stderr)
