@@ -20,7 +20,7 @@ func (s *Service) resolve(b buckets, nameOrID string) (digest.Digest, error) {
 		if b.images.Get([]byte(d.String())) != nil {
 			return d, nil
 		}
-		return "", fmt.Errorf("%w: %s", ErrNotFound, nameOrID)
+		return "", noSuchImage(nameOrID)
 	}
 	if ref, err := registry.ParseReference(nameOrID); err == nil {
 		if v := b.names.Get([]byte(nameKey(ref))); v != nil {
@@ -41,7 +41,17 @@ func (s *Service) resolve(b buckets, nameOrID string) (digest.Digest, error) {
 			return found, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %s", ErrNotFound, nameOrID)
+	return "", noSuchImage(nameOrID)
+}
+
+// noSuchImage is docker's not-found error, naming the image as docker
+// does: a reference in its familiar form with its tag.
+func noSuchImage(nameOrID string) error {
+	name := nameOrID
+	if ref, err := registry.ParseReference(nameOrID); err == nil && !hexPrefix.MatchString(nameOrID) {
+		name = ref.Familiar()
+	}
+	return classify(ErrNotFound, fmt.Errorf("No such image: %s", name))
 }
 
 // nameKey is the key of a reference in the names bucket: name@digest when

@@ -61,12 +61,13 @@ func (s *Service) pull(ctx context.Context, refStr string, opts PullOptions) (*I
 	if d := ref.Digest(); d != "" {
 		tagOrDigest = d.String()
 	}
-	progress(Progress{ID: tagOrDigest, Status: "Pulling from " + ref.Path()})
-
 	res, err := s.registry.Resolve(ctx, ref, platform, auth)
 	if err != nil {
 		return nil, fromRegistry(err)
 	}
+	// After the resolve, as docker: an image that is not there is a plain
+	// error, not a progress stream that ends in one.
+	progress(Progress{ID: tagOrDigest, Status: "Pulling from " + ref.Path()})
 	m, err := parseManifest(res.ManifestBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)

@@ -262,7 +262,7 @@ func (s *Service) image(b buckets, id digest.Digest) (*Image, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, noSuchImage(id.String())
 	}
 	m, err := s.readManifest(rec.Target)
 	if err != nil {
