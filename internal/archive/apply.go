@@ -2,7 +2,6 @@ package archive
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -84,8 +83,9 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (App
 		return ApplyStats{}, err
 	}
 	defer a.t.close()
-	br := bufio.NewReaderSize(r, 64<<10)
-	tr := tar.NewReader(br)
+	ra := newReadAhead(r)
+	defer ra.close()
+	tr := tar.NewReader(ra)
 	for {
 		if err := ctx.Err(); err != nil {
 			return a.stats, err
@@ -109,7 +109,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (App
 		if err := ctx.Err(); err != nil {
 			return a.stats, err
 		}
-		if _, err := br.Read(a.buf); err == io.EOF {
+		if _, err := ra.Read(a.buf); err == io.EOF {
 			break
 		} else if err != nil {
 			return a.stats, fmt.Errorf("read past the end of the tar: %w", err)
