@@ -220,6 +220,7 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 	defer plan.close()
 	var cloneflags uintptr
 	var newNS []specs.LinuxNamespaceType
+	newTime := false
 	for _, n := range spec.Linux.Namespaces {
 		if n.Path != "" {
 			if err := plan.openJoin(n.Type, n.Path); err != nil {
@@ -233,12 +234,9 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 			// Made by the init itself once it sits in its cgroup, so that the
 			// namespace's root is the container's cgroup.
 		case specs.TimeNamespace:
-			// Made on the spawning thread with its offsets, for the init
-			// to be born in (spawnPlan.startInNewTime).
-			plan.timeOffsets = spec.Linux.TimeOffsets
-			if plan.timeOffsets == nil {
-				plan.timeOffsets = map[string]specs.LinuxTimeOffset{}
-			}
+			// Made with its offsets by the nsenter constructor of the init
+			// (or of the stage that clones it), see below.
+			newTime = true
 		default:
 			cloneflags |= nsTypes[n.Type].flag
 		}
@@ -304,6 +302,17 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 			}
 		}
 		cmd.Env = append(cmd.Env, nsenter.Env(joins))
+	}
+	if newTime {
+		offsets := make(map[string]nsenter.Offset, len(spec.Linux.TimeOffsets))
+		for clock, o := range spec.Linux.TimeOffsets {
+			offsets[clock] = nsenter.Offset{Secs: o.Secs, Nanosecs: o.Nanosecs}
+		}
+		env, err := nsenter.NewTimeEnv(offsets)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		cmd.Env = append(cmd.Env, env)
 	}
 	if cloneflags&unix.CLONE_NEWUSER != 0 {
 		cmd.SysProcAttr.UidMappings = idMaps(spec.Linux.UIDMappings)
@@ -392,13 +401,9 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 	}
 }
 
-// runHooks runs hooks of the runtime's namespaces from a goroutine of its
-// own: the calling goroutine may hold the main thread, which may have been
-// left in the container's time namespace by the spawn.
+// runHooks runs hooks in the runtime's own namespaces.
 func runHooks(kind string, hs []specs.Hook, st *specs.State) error {
-	errc := make(chan error, 1)
-	go func() { errc <- hooks.Run(context.Background(), kind, hs, st) }()
-	return <-errc
+	return hooks.Run(context.Background(), kind, hs, st)
 }
 
 // joinsUser reports whether the plan joins an existing user namespace.

@@ -13,6 +13,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-project/berth/test/fixture"
 	"github.com/berth-project/berth/test/runtimetest"
 )
@@ -357,6 +359,112 @@ func TestSpecNamespacesTime(t *testing.T) {
 	if up := specUptime(t, specReadString(t, "/proc/uptime")); up > after+60 {
 		t.Errorf("host uptime jumped to %.2f s after the container ran", up)
 	}
+}
+
+// TestSpecNamespacesTimeWithUser: a new time namespace beside a new user
+// namespace, and beside a joined one (where a stage process clones the
+// init): the offsets hold, the namespace belongs to the container's user
+// namespace, and exec lands in the container's time namespace.
+func TestSpecNamespacesTimeWithUser(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("no time namespaces on this kernel")
+	}
+	check := func(t *testing.T, r *runtimetest.Runtime, b *fixture.OCIBundle, id string) {
+		const bootOff, monoOff = 86400, 3600
+		b.Spec.Linux.Namespaces = append(b.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+		b.Spec.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{
+			"boottime":  {Secs: bootOff},
+			"monotonic": {Secs: monoOff, Nanosecs: 7},
+		}
+		b.Spec.Process.Args = []string{"/bin/probe", "sleep", "inf"}
+		c := specCreate(t, r, b, id, nil)
+		t.Cleanup(func() { r.Exec("delete", "--force", id) })
+		r.Must("start", id)
+		r.WaitStatus(id, "running", 10*time.Second)
+		initNS := specNSInode(t, fmt.Sprintf("/proc/%d/ns/time", c.pid))
+		if initNS == specHostNS(t)["time"] {
+			t.Fatalf("the init's time namespace is the host's")
+		}
+		if own := specNSInode(t, fmt.Sprintf("/proc/%d/ns/time_for_children", c.pid)); own != initNS {
+			t.Errorf("the init's children get time namespace %d, the init is in %d", own, initNS)
+		}
+		offsets, stderr, err := r.Exec("exec", id, "/bin/probe", "cat", "/proc/self/timens_offsets")
+		if err != nil {
+			t.Fatalf("exec: %v: %s", err, stderr)
+		}
+		want := fmt.Sprintf("monotonic %d 7\nboottime %d 0\n", monoOff, bootOff)
+		if strings.Join(strings.Fields(offsets), " ") != strings.Join(strings.Fields(want), " ") {
+			t.Errorf("timens_offsets seen by exec:\n%s\nwant\n%s", offsets, want)
+		}
+		out, stderr, err := r.Exec("exec", id, "/bin/probe")
+		if err != nil {
+			t.Fatalf("exec: %v: %s", err, stderr)
+		}
+		if rep := specParseReport(t, out, stderr); rep.Namespaces["time"] != initNS {
+			t.Errorf("exec's time namespace %d, want the init's %d", rep.Namespaces["time"], initNS)
+		}
+		// The namespace is owned by the container's user namespace.
+		owner, err := nsOwner(fmt.Sprintf("/proc/%d/ns/time", c.pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if user := specNSInode(t, fmt.Sprintf("/proc/%d/ns/user", c.pid)); owner != user {
+			t.Errorf("time namespace owned by user namespace %d, want the container's %d", owner, user)
+		}
+		r.Must("kill", id, "KILL")
+		r.WaitStatus(id, "stopped", 10*time.Second)
+	}
+	t.Run("new", func(t *testing.T) {
+		t.Parallel()
+		r := runtimetest.New(t)
+		check(t, r, specUserNSBundle(t), specID(t, "ns-time-newuser"))
+	})
+	t.Run("joined", func(t *testing.T) {
+		t.Parallel()
+		r := runtimetest.New(t)
+		// A user namespace mapping the host's first 65536 ids onto
+		// themselves, so the fixture's rootfs and devpts's gid 5 are
+		// mapped.
+		holder := exec.Command("sleep", "600")
+		ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
+		holder.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWUSER, UidMappings: ids, GidMappings: ids,
+			GidMappingsEnableSetgroups: true, Pdeathsig: syscall.SIGKILL,
+		}
+		if err := holder.Start(); err != nil {
+			t.Fatalf("user namespace holder: %v", err)
+		}
+		t.Cleanup(func() {
+			holder.Process.Kill()
+			holder.Wait()
+		})
+		b := fixture.Bundle(t)
+		b.Spec.Linux.Namespaces = append(b.Spec.Linux.Namespaces, specs.LinuxNamespace{
+			Type: specs.UserNamespace, Path: fmt.Sprintf("/proc/%d/ns/user", holder.Process.Pid),
+		})
+		check(t, r, b, specID(t, "ns-time-joineduser"))
+	})
+}
+
+// nsOwner returns the inode of the user namespace that owns the namespace
+// at path (NS_GET_USERNS).
+func nsOwner(path string) (uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fd, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_USERNS)
+	if err != nil {
+		return 0, fmt.Errorf("NS_GET_USERNS %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
 }
 
 // TestSpecNamespacesTimeOffsetsNeedNamespace: offsets without a new time
