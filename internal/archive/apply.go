@@ -149,10 +149,11 @@ type child struct {
 // its mode (it is created 0700 so the caller can always write into it) and
 // its times (every child written changes its mtime).
 type dirMeta struct {
-	name string
-	id   inode
-	mode uint32
-	ts   [2]unix.Timespec
+	index int64 // of the entry, for errors
+	name  string
+	id    inode
+	mode  uint32
+	ts    [2]unix.Timespec
 }
 
 // copyBuffer is the size of the reads from the tar: large, so one system
@@ -346,12 +347,12 @@ func (a *applier) finishDirs() error {
 			if errnoIs(err, unix.ENOENT, unix.ENOTDIR, unix.ELOOP) {
 				continue
 			}
-			return &EntryError{Index: -1, Name: m.name, Err: err}
+			return &EntryError{Index: m.index, Name: m.name, Err: err}
 		}
 		err = a.finishDir(fd, m)
 		unix.Close(fd)
 		if err != nil {
-			return &EntryError{Index: -1, Name: m.name, Err: err}
+			return &EntryError{Index: m.index, Name: m.name, Err: err}
 		}
 	}
 	return nil

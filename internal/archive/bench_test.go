@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -192,3 +193,29 @@ func BenchmarkTar(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkDecompress is the decompression alone, to tell it from the file
+// system's share of BenchmarkApplyGzip.
+func BenchmarkDecompress(b *testing.B) {
+	for _, l := range benchLayers() {
+		for _, c := range []Compression{Gzip, Zstd} {
+			b.Run(l.name+"/"+c.String(), func(b *testing.B) {
+				var buf bytes.Buffer
+				w, _ := Compress(&buf, c)
+				w.Write(l.data)
+				w.Close()
+				b.SetBytes(int64(len(l.data)))
+				for b.Loop() {
+					r, _, err := Decompress(bytes.NewReader(buf.Bytes()))
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.Copy(io.Discard, r); err != nil {
+						b.Fatal(err)
+					}
+					r.Close()
+				}
+			})
+		}
+	}
+}

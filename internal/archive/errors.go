@@ -51,9 +51,6 @@ func cleanName(name string) (string, error) {
 	if p == ".." || strings.HasPrefix(p, "../") {
 		return "", fmt.Errorf("%w: %q", ErrBreakout, name)
 	}
-	if p == "" {
-		p = "."
-	}
 	return p, nil
 }
 

@@ -272,7 +272,7 @@ func (a *applier) rootDir(hdr *tar.Header, o owner) error {
 }
 
 func (a *applier) dirMeta(name string, d *dirent, hdr *tar.Header) {
-	m := dirMeta{name: name, id: inode{d.dev, d.ino}, mode: uint32(hdr.Mode) & 0o7777, ts: times(hdr)}
+	m := dirMeta{index: a.stats.Entries - 1, name: name, id: inode{d.dev, d.ino}, mode: uint32(hdr.Mode) & 0o7777, ts: times(hdr)}
 	if i, ok := a.dirIndex[m.id]; ok {
 		a.dirs[i] = m
 		return
