@@ -330,3 +330,54 @@ func TestApplyDrains(t *testing.T) {
 		t.Errorf("%d bytes left unread", r.Len())
 	}
 }
+
+func openFds(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+// A deep name costs a bounded number of descriptors, and Apply closes all
+// it opened, on success and on error.
+func TestApplyDescriptors(t *testing.T) {
+	deep := strings.Repeat("d/", 1500)
+	var peak int
+	layer := mkTar(t, reg(deep+"f", "x", 0o644), hardlinkEnt(deep+"g", deep+"f"), reg("top", "y", 0o644),
+		reg(deep+".wh.f", "", 0), dirEnt("d/", 0o755))
+	before := openFds(t)
+	dir := tmpDir(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if n := openFds(t); n > peak {
+				peak = n
+			}
+		}
+	}()
+	if _, err := apply(t, dir, layer, applyOpts(WhiteoutApply)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apply(t, dir, mkTar(t, reg(deep+"g/x", "", 0o644)), applyOpts(WhiteoutApply)); err == nil {
+		t.Fatal("a file beneath a file was accepted")
+	}
+	cancel()
+	<-done
+	if after := openFds(t); after != before {
+		t.Errorf("%d descriptors open before Apply, %d after", before, after)
+	}
+	if peak-before > 2*maxCachedDirs+64 {
+		t.Errorf("a 1500-deep name held %d descriptors at once", peak-before)
+	}
+	if got := readFile(t, filepath.Join(dir, "top")); got != "y" {
+		t.Errorf("top = %q", got)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, deep+"g")); err != nil {
+		t.Errorf("the deep hardlink: %v", err)
+	}
+}

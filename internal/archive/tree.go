@@ -31,6 +31,9 @@ type dirent struct {
 type tree struct {
 	root  dirent
 	cache map[string]*dirent
+	// spill holds the descriptors of one entry's walk that did not fit
+	// in the cache; they are closed before the next entry.
+	spill []*dirent
 	stale bool
 	// mkdir is called for each directory created implicitly (a parent the
 	// tar did not list), with the new directory's parent and name.
@@ -65,6 +68,7 @@ func (d *dirent) stat() error {
 }
 
 func (t *tree) close() {
+	t.begin()
 	t.flush()
 	unix.Close(t.root.fd)
 }
@@ -78,11 +82,30 @@ func (t *tree) flush() {
 	t.stale = false
 }
 
-// begin is called before each entry: it drops a stale or overfull cache.
+// begin is called before each entry: it drops a stale or overfull cache
+// and the previous entry's spill.
 func (t *tree) begin() {
+	for _, d := range t.spill {
+		unix.Close(d.fd)
+	}
+	t.spill = t.spill[:0]
 	if t.stale || len(t.cache) >= maxCachedDirs {
 		t.flush()
 	}
+}
+
+// keep holds d until the next entry: in the cache under name while it has
+// room (a deep name must not cost thousands of descriptors), else in the
+// spill.
+func (t *tree) keep(name string, d *dirent) {
+	if len(t.cache) < maxCachedDirs {
+		if old, ok := t.cache[name]; ok {
+			t.spill = append(t.spill, old)
+		}
+		t.cache[name] = d
+		return
+	}
+	t.spill = append(t.spill, d)
 }
 
 // dir returns the directory that the cleaned name p resolves to beneath the
@@ -118,7 +141,12 @@ func (t *tree) dir(p string, create bool) (*dirent, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.cache[p[:end]] = d
+		if prev := cur; len(t.cache) >= maxCachedDirs && len(t.spill) > 0 && t.spill[len(t.spill)-1] == prev {
+			// A spilled step is needed no longer than the next one.
+			unix.Close(prev.fd)
+			t.spill = t.spill[:len(t.spill)-1]
+		}
+		t.keep(p[:end], d)
 		cur, i = d, end+1
 	}
 	return cur, nil

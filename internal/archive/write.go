@@ -242,10 +242,7 @@ func (a *applier) directory(parent *dirent, base, name string, hdr *tar.Header, 
 		unix.Close(fd)
 		return err
 	}
-	if old, ok := a.t.cache[name]; ok {
-		unix.Close(old.fd)
-	}
-	a.t.cache[name] = d
+	a.t.keep(name, d)
 	if !ours || a.needChown(parent, o) {
 		if err := a.chownPath(fd, o, name); err != nil {
 			return err
