@@ -55,14 +55,19 @@ mapfile -t LAYERS < <(jq -r '.layers[].digest' "$BIG_OCI/blobs/sha256/$MAN" | se
 COMP=$(cat "${LAYERS[@]}" | wc -c)
 echo "== $REF: ${#LAYERS[@]} layers, $(awk -v c="$COMP" 'BEGIN{printf "%.1f MB", c/1e6}') compressed; pulls into $PD ($(stat -f -c %T "$PD")); $(nproc) CPUs"
 
-rows=()
-row() { local r; r=$(measure "$@") || return 1; echo "$r"; rows+=("$r"); }
+row() { local r; r=$(measure "$@") || return 1; echo "$r"; echo "$r" >&2; }
 
 # berth: every timed pull starts from an empty store (rmi + prune -a
 # removes the image's blobs and snapshots), against one running berthd.
 berthd_start
 BERTH=(bin/berth -H "unix://$SOCK")
-export PREPARE="${BERTH[*]} rmi -f $REF >/dev/null 2>&1; ${BERTH[*]} image prune -a -f >/dev/null 2>&1; true"
+# (hyperfine runs its --prepare command without a shell: a script it is.)
+cat >"$PD/reset.sh" <<EOT
+${BERTH[*]} rmi -f $REF >/dev/null 2>&1
+${BERTH[*]} image prune -a -f >/dev/null 2>&1
+true
+EOT
+export PREPARE="sh $PD/reset.sh"
 B=$(row "berth pull" -- "${BERTH[@]}" pull -q "$REF")
 unset PREPARE
 berthd_stop
