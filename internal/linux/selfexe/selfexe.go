@@ -1,6 +1,7 @@
 package selfexe
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,28 +20,39 @@ const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_
 //
 // Postconditions: Verify accepts the returned file.
 func Clone() (*os.File, error) {
-	if f, err := overlay(); err == nil {
+	f, err := overlay(detachedEmpty)
+	if errors.Is(err, unix.EINVAL) {
+		// Kernels that refuse a detached lower layer (6.1) take an empty
+		// directory of the host's mount namespace.
+		f, err = overlay(emptyDir)
+	}
+	if err == nil {
 		return f, nil
 	}
 	return memfd()
 }
 
+// EmptyDir is the directory overlay uses as its second lower layer on
+// kernels that refuse a detached one. Clone makes it (root's, mode 0700)
+// and uses it only while it is empty.
+var EmptyDir = "/run/berth-runtime-empty"
+
 // overlay opens the running binary through a read-only overlayfs that is
 // never attached to any mount namespace. Overlayfs without an upper layer
-// needs two lower layers: the binary's directory and an empty detached
-// tmpfs.
-func overlay() (*os.File, error) {
+// needs two lower layers: the binary's directory, on top, and an empty
+// directory from empty, which returns it as a descriptor.
+func overlay(empty func() (int, error)) (*os.File, error) {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return nil, err
 	}
 	dir, name := filepath.Split(exe)
-	empty, err := detached("tmpfs", nil)
+	efd, err := empty()
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(empty)
-	lower := filepath.Clean(dir) + ":" + fmt.Sprintf("/proc/self/fd/%d", empty)
+	defer unix.Close(efd)
+	lower := filepath.Clean(dir) + ":" + fmt.Sprintf("/proc/self/fd/%d", efd)
 	mnt, err := detached("overlay", map[string]string{"lowerdir": lower})
 	if err != nil {
 		return nil, err
@@ -58,6 +70,54 @@ func overlay() (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// detachedEmpty is an empty tmpfs attached nowhere. Overlayfs takes it as a
+// lower layer only on kernels whose clone_private_mount accepts a mount of
+// no mount namespace (6.18 does); older ones (6.1) refuse it with EINVAL
+// ("overlayfs: failed to clone lowerpath").
+func detachedEmpty() (int, error) {
+	return detached("tmpfs", nil)
+}
+
+// emptyDir opens EmptyDir, making it if needed. It is refused unless it is
+// a real directory (not a symlink), owned by this process's user, writable
+// by no one else, and empty: only then does the overlay show nothing but
+// the binary's directory.
+func emptyDir() (int, error) {
+	if err := unix.Mkdir(EmptyDir, 0o700); err != nil && err != unix.EEXIST {
+		return -1, &os.PathError{Op: "mkdir", Path: EmptyDir, Err: err}
+	}
+	fd, err := unix.Open(EmptyDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: EmptyDir, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, &os.PathError{Op: "stat", Path: EmptyDir, Err: err}
+	}
+	if int(st.Uid) != os.Geteuid() || st.Mode&0o022 != 0 {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s: owned by uid %d with mode %#o, want uid %d and no write for others",
+			EmptyDir, st.Uid, st.Mode&0o7777, os.Geteuid())
+	}
+	// An empty directory lists only . and .., which ParseDirent skips.
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err != nil {
+			unix.Close(fd)
+			return -1, &os.PathError{Op: "getdents", Path: EmptyDir, Err: err}
+		}
+		if n == 0 {
+			return fd, nil
+		}
+		if _, count, _ := unix.ParseDirent(buf[:n], -1, nil); count > 0 {
+			unix.Close(fd)
+			return -1, fmt.Errorf("%s is not empty", EmptyDir)
+		}
+	}
 }
 
 // detached makes a read-only mount of fstype that is attached nowhere.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,21 +12,34 @@ import (
 )
 
 func TestCloneIsSealedAndRuns(t *testing.T) {
-	for name, clone := range map[string]func() (*os.File, error){"overlay": overlay, "memfd": memfd} {
-		t.Run(name, func(t *testing.T) { testClone(t, clone) })
+	useEmptyDir(t)
+	for name, clone := range map[string]func() (*os.File, error){
+		"overlay-detached": func() (*os.File, error) { return overlay(detachedEmpty) },
+		"overlay-emptydir": func() (*os.File, error) { return overlay(emptyDir) },
+		"memfd":            memfd,
+	} {
+		t.Run(name, func(t *testing.T) { testClone(t, name, clone) })
 	}
 }
 
-func testClone(t *testing.T, clone func() (*os.File, error)) {
+// useEmptyDir points EmptyDir into a temporary directory for the test.
+func useEmptyDir(t *testing.T) string {
+	old := EmptyDir
+	EmptyDir = filepath.Join(t.TempDir(), "empty")
+	t.Cleanup(func() { EmptyDir = old })
+	return EmptyDir
+}
+
+func testClone(t *testing.T, name string, clone func() (*os.File, error)) {
 	f, err := clone()
 	if err != nil {
 		if os.Geteuid() != 0 {
 			t.Skipf("needs root to mount: %v", err)
 		}
-		// Older kernels refuse a lower layer named through /proc/self/fd
-		// (6.1 does); Clone then falls back to the memfd, tested below.
-		if errors.Is(err, unix.EINVAL) {
-			t.Skipf("this kernel cannot mount the overlay: %v", err)
+		// Older kernels (6.1) refuse a detached lower layer; Clone then
+		// uses the empty directory, tested too.
+		if name == "overlay-detached" && errors.Is(err, unix.EINVAL) {
+			t.Skipf("this kernel refuses a detached lower layer: %v", err)
 		}
 		t.Fatal(err)
 	}
@@ -62,5 +76,75 @@ func testClone(t *testing.T, clone func() (*os.File, error)) {
 	}
 	if !strings.Contains(string(out), "TestCloneIsSealedAndRuns") {
 		t.Fatalf("unexpected output %q", out)
+	}
+}
+
+// TestCloneUsesOverlay: as root, Clone gives the overlay, not a copy, on
+// every kernel with overlayfs: old ones through the empty directory.
+func TestCloneUsesOverlay(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	useEmptyDir(t)
+	f, err := Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type != unix.OVERLAYFS_SUPER_MAGIC {
+		t.Fatalf("Clone gave a file on filesystem %#x, want the overlay", st.Type)
+	}
+}
+
+// TestEmptyDirRefused: the empty directory is used only when it is one: not
+// a symlink, not writable by others, with nothing in it.
+func TestEmptyDirRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the directory must be owned by the runtime's user, root")
+	}
+	dir := useEmptyDir(t)
+	fd, err := emptyDir()
+	if err != nil {
+		t.Fatalf("fresh directory: %v", err)
+	}
+	unix.Close(fd)
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("made %s with %v (%v), want mode 0700", dir, st.Mode(), err)
+	}
+	other := filepath.Join(filepath.Dir(dir), "other")
+	if err := os.Mkdir(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, spoil := range map[string]func() error{
+		"not empty": func() error {
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, "berth-runtime"), nil, 0o755)
+		},
+		"writable": func() error {
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				return err
+			}
+			return os.Chmod(dir, 0o777)
+		},
+		"symlink": func() error { return os.Symlink(other, dir) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := spoil(); err != nil {
+				t.Fatal(err)
+			}
+			if fd, err := emptyDir(); err == nil {
+				unix.Close(fd)
+				t.Fatalf("%s: accepted", name)
+			}
+		})
 	}
 }
