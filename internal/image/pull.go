@@ -65,9 +65,6 @@ func (s *Service) pull(ctx context.Context, refStr string, opts PullOptions) (*I
 	if err != nil {
 		return nil, fromRegistry(err)
 	}
-	// After the resolve, as docker: an image that is not there is a plain
-	// error, not a progress stream that ends in one.
-	progress(Progress{ID: tagOrDigest, Status: "Pulling from " + ref.Path()})
 	m, err := parseManifest(res.ManifestBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
@@ -102,6 +99,15 @@ func (s *Service) pull(ctx context.Context, refStr string, opts PullOptions) (*I
 	if cfg.OS != "" && cfg.OS != platform.OS {
 		return nil, classify(ErrNoPlatform, fmt.Errorf("image operating system %q cannot be used on this platform (%s)", cfg.OS, platform.OS))
 	}
+	// A single-platform image asked for by platform must be that platform
+	// (an index was already matched by the registry client).
+	if opts.Platform != nil && res.Index == nil && !platformMatches(cfg.Platform, platform) {
+		return nil, classify(ErrNoPlatform, fmt.Errorf("image with reference %s was found but its platform (%s) does not match the specified platform (%s)",
+			ref.Familiar(), registry.FormatPlatform(cfg.Platform), registry.FormatPlatform(platform)))
+	}
+	// Only now, as docker: an image that is not there, or not for this
+	// platform, is a plain error rather than a progress stream ending in one.
+	progress(Progress{ID: tagOrDigest, Status: "Pulling from " + ref.Path()})
 
 	layers := make([]layerSource, len(m.Layers))
 	for i, l := range m.Layers {
@@ -177,4 +183,14 @@ func (s *Service) record(id digest.Digest, target ocispec.Descriptor, index *oci
 		return putJSON(b.images, id.String(), rec)
 	})
 	return upToDate, err
+}
+
+// platformMatches reports whether an image's platform is the one asked
+// for; a variant counts only when both name one.
+func platformMatches(have, want ocispec.Platform) bool {
+	have, want = registry.NormalizePlatform(have), registry.NormalizePlatform(want)
+	if have.OS != want.OS || have.Architecture != want.Architecture {
+		return false
+	}
+	return have.Variant == "" || want.Variant == "" || have.Variant == want.Variant
 }

@@ -168,16 +168,20 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 
 // request sends one HTTP request to the daemon's socket.
 func (d *daemon) request(t *testing.T, method, path string, body io.Reader) (*http.Response, error) {
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var dl net.Dialer
-			return dl.DialContext(ctx, "unix", d.Socket)
-		}}}
 	req, err := http.NewRequest(method, "http://berthd"+path, body)
 	if err != nil {
 		return nil, err
 	}
-	return hc.Do(req)
+	return d.client(t).Do(req)
+}
+
+// client is an HTTP client of the daemon's socket.
+func (d *daemon) client(*testing.T) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var dl net.Dialer
+			return dl.DialContext(ctx, "unix", d.Socket)
+		}}}
 }
 
 // result is a finished command.
