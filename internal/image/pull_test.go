@@ -263,3 +263,22 @@ func TestConcurrentPulls(t *testing.T) {
 		t.Errorf("%d snapshots, want 6 (busybox's layer shared)", committed)
 	}
 }
+
+// Where overlayfs is missing, the copy snapshotter gives the same view:
+// layers extracted in order onto copies of their parents, whiteouts
+// applied.
+func TestPullCopySnapshotter(t *testing.T) {
+	svc, _ := newStore(t, func(c *image.Config) { c.Snapshotter = "copy" })
+	if svc.Driver() != "copy" {
+		t.Fatalf("driver %q, want copy", svc.Driver())
+	}
+	reg := registry.Start(t)
+	reg.Push(t, images.Layered(t), "berth-test/layered:latest")
+	img, err := svc.Pull(ctx(t), reg.Host+"/berth-test/layered:latest", image.PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := images.LayeredExpect().Verify(mountImage(t, svc, img)); err != nil {
+		t.Errorf("merged view with the copy snapshotter:\n%v", err)
+	}
+}
