@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/berth-project/berth/internal/dircache"
+	"github.com/berth-project/berth/test/fixture"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,32 +44,6 @@ func check(t testing.TB, what string, err error) {
 	t.Fatalf("%s: %v", what, err)
 }
 
-// cacheRoot returns the directory that holds all cached fixtures, by the
-// rule test/fixture follows (it does not export its own), so both
-// packages' entries live side by side and one variable moves them.
-func cacheRoot() (string, error) {
-	dir := os.Getenv("BERTH_TEST_CACHE")
-	if dir == "" {
-		if os.Geteuid() == 0 {
-			dir = "/var/cache/berth-test"
-		} else {
-			user, err := os.UserCacheDir()
-			if err != nil {
-				return "", fmt.Errorf("find user cache directory: %w", err)
-			}
-			dir = filepath.Join(user, "berth-test")
-		}
-	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("test cache: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("create test cache: %w", err)
-	}
-	return dir, nil
-}
-
 // cacheKey hashes a recipe version and the identities of what an entry is
 // built from into the 12 hex digits that name the entry.
 func cacheKey(parts ...string) string {
@@ -82,7 +57,7 @@ func cacheKey(parts ...string) string {
 // build instead of each running it (debootstrap takes minutes). Stale
 // entries of the kind are pruned.
 func cached(kind, key string, build func(dir string) error) (string, error) {
-	root, err := cacheRoot()
+	root, err := fixture.CacheRoot()
 	if err != nil {
 		return "", err
 	}
