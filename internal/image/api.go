@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"errors"
+	"github.com/berth-project/berth/internal/errdefs"
 	"io"
 	"time"
 
@@ -11,14 +12,15 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Errors the API layer maps to docker's status codes. Wrapped errors keep
+// Errors the API layer maps to docker's status codes: the shared classes of
+// internal/errdefs, and one of the image store's own. Wrapped errors keep
 // the detail; errors.Is finds the class.
 var (
-	ErrNotFound     = errors.New("no such image")        // 404
-	ErrInvalid      = errors.New("invalid argument")     // 400
-	ErrConflict     = errors.New("conflict")             // 409 (image in use, ambiguous ID)
-	ErrUnauthorized = errors.New("unauthorized")         // 401
-	ErrUnavailable  = errors.New("registry unavailable") // 500, as docker
+	ErrNotFound     = errdefs.ErrNotFound                // 404
+	ErrInvalid      = errdefs.ErrInvalid                 // 400
+	ErrConflict     = errdefs.ErrConflict                // 409 (image in use, ambiguous ID)
+	ErrUnauthorized = errdefs.ErrUnauthorized            // 401
+	ErrUnavailable  = errdefs.ErrUnavailable             // 500, as docker
 	ErrNoPlatform   = errors.New("no matching manifest") // 404, as docker
 )
 
