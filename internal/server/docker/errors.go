@@ -9,6 +9,7 @@ import (
 
 	"github.com/moby/moby/api/types/common"
 
+	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/image"
 )
 
@@ -40,14 +41,18 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &he):
 		return he.status
-	case errors.Is(err, image.ErrNotFound), errors.Is(err, image.ErrNoPlatform):
+	case errors.Is(err, errdefs.ErrNotFound), errors.Is(err, image.ErrNoPlatform):
 		return http.StatusNotFound
-	case errors.Is(err, image.ErrInvalid):
+	case errors.Is(err, errdefs.ErrInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, image.ErrConflict):
+	case errors.Is(err, errdefs.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, image.ErrUnauthorized):
+	case errors.Is(err, errdefs.ErrUnauthorized):
 		return http.StatusUnauthorized
+	case errors.Is(err, errdefs.ErrNotModified):
+		return http.StatusNotModified
+	case errors.Is(err, errdefs.ErrNotImplemented):
+		return http.StatusNotImplemented
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads the status.
 		return 499
@@ -60,7 +65,7 @@ func statusOf(err error) int {
 // routes by asking for a login and retrying, where dockerd answers 500 and
 // the CLI prints the registry's message; berth does what dockerd does.
 func registryAuthFailure(err error) error {
-	if errors.Is(err, image.ErrUnauthorized) {
+	if errors.Is(err, errdefs.ErrUnauthorized) {
 		return &httpError{status: http.StatusInternalServerError, err: err}
 	}
 	return err
