@@ -339,6 +339,14 @@ func TestSignalTree(t *testing.T) {
 			if err := sub.Apply(other.pid()); err != nil {
 				t.Fatal(err)
 			}
+			// cgroup2's rule: a cgroup holding processes passes on no
+			// controller (not even the threaded ones, which would make
+			// it a thread root).
+			if d := m.Paths()[""]; d != "" {
+				if on, err := readFile(filepath.Join(d, "cgroup.subtree_control")); err != nil || on != "" {
+					t.Errorf("%s/cgroup.subtree_control = %q (%v), want none with sh in it", d, on, err)
+				}
+			}
 			var pids []int
 			for deadline := time.Now().Add(5 * time.Second); len(pids) < 4 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 				var err error

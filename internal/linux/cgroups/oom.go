@@ -130,9 +130,21 @@ func watchOOMV2(dir string) (<-chan struct{}, func(), error) {
 		return nil, nil, fmt.Errorf("watch oom events: %w", os.NewSyscallError("inotify_init1", err))
 	}
 	in := os.NewFile(uintptr(ifd), "inotify")
-	for _, f := range []string{"memory.events", "cgroup.events"} {
-		p := filepath.Join(dir, f)
-		if _, err := unix.InotifyAddWatch(ifd, p, unix.IN_MODIFY); err != nil {
+	// The control files change on every event. The cgroup's removal is
+	// told only to its parent directory (IN_DELETE from rmdir): cgroupfs
+	// reports nothing on the removed files, nor IN_DELETE_SELF on the
+	// directory, whose link count it never drops. The parent's other
+	// removals wake the watch for nothing; it reads the files and goes on.
+	for _, w := range []struct {
+		path string
+		mask uint32
+	}{
+		{filepath.Join(dir, "memory.events"), unix.IN_MODIFY},
+		{filepath.Join(dir, "cgroup.events"), unix.IN_MODIFY},
+		{filepath.Dir(dir), unix.IN_DELETE | unix.IN_ONLYDIR},
+	} {
+		p := w.path
+		if _, err := unix.InotifyAddWatch(ifd, p, w.mask); err != nil {
 			in.Close()
 			return nil, nil, fmt.Errorf("watch oom events: %w", &os.PathError{Op: "inotify_add_watch", Path: p, Err: err})
 		}

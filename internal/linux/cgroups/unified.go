@@ -19,9 +19,13 @@ import (
 // cgroup that enables domain controllers for its children may not hold
 // processes itself, and dir is about to.
 //
-// This is best effort, as in runc: an ancestor holding processes (the
-// caller's own cgroup, say) refuses with EBUSY, and the container still
-// runs, only without those controllers. Whoever sets limits later reports
+// An ancestor holding processes is left alone, whatever it offers: cgroup2
+// allows no processes in a cgroup that passes domain controllers on (the
+// kernel refuses those with EBUSY), and enabling only the threaded ones
+// (cpu, cpuset, pids) would make it a thread root, whose domain children
+// refuse processes with EOPNOTSUPP. The root cgroup is exempt from the
+// rule. So this is best effort, as in runc: the container still runs,
+// only without the controllers its ancestors do not pass on. Whoever sets limits later reports
 // the missing control files by name, which is a clearer error than one
 // raised here for a limit nobody asked for.
 //
@@ -40,6 +44,9 @@ func enableControllers(dir string) {
 	}
 	for i := len(chain) - 1; i >= 0; i-- {
 		d := chain[i]
+		if hasProcs(d) {
+			continue
+		}
 		avail, err := readFile(filepath.Join(d, "cgroup.controllers"))
 		if err != nil {
 			return
@@ -68,6 +75,17 @@ func enableControllers(dir string) {
 			_ = writeFile(ctl, w)
 		}
 	}
+}
+
+// hasProcs reports whether the non-root cgroup2 cgroup dir holds processes
+// (or cannot be read). The root has no cgroup.type and may hold processes
+// and pass on controllers at once.
+func hasProcs(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.type")); err != nil {
+		return false
+	}
+	procs, err := readFile(filepath.Join(dir, "cgroup.procs"))
+	return err != nil || strings.TrimSpace(procs) != ""
 }
 
 // unifiedReserved are cgroup2 core files that place, freeze or kill
