@@ -85,43 +85,60 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (App
 	defer a.t.close()
 	ra := newReadAhead(r)
 	defer ra.close()
-	tr := tar.NewReader(ra)
+	a.w = newWriters(a)
+	err = a.entries(tar.NewReader(ra))
+	if a.w != nil {
+		if werr := a.w.wait(); err == nil {
+			err = werr
+		}
+	}
+	if err == nil {
+		err = a.finishDirs()
+	}
+	for err == nil {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		if _, err = ra.Read(a.buf); err == io.EOF {
+			err = nil
+			break
+		} else if err != nil {
+			err = fmt.Errorf("read past the end of the tar: %w", err)
+		}
+	}
+	return a.stats, err
+}
+
+// entries applies every entry of tr.
+func (a *applier) entries(tr *tar.Reader) error {
 	for {
-		if err := ctx.Err(); err != nil {
-			return a.stats, err
+		if err := a.ctx.Err(); err != nil {
+			return err
+		}
+		if a.w != nil {
+			if err := a.w.failed(); err != nil {
+				return err
+			}
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return a.stats, fmt.Errorf("read tar header after %d entries: %w", a.stats.Entries, err)
+			return fmt.Errorf("read tar header after %d entries: %w", a.stats.Entries, err)
 		}
 		a.stats.Entries++
 		if err := a.entry(tr, hdr); err != nil {
-			return a.stats, &EntryError{Index: a.stats.Entries - 1, Name: hdr.Name, Err: err}
+			return &EntryError{Index: a.stats.Entries - 1, Name: hdr.Name, Err: err}
 		}
 	}
-	if err := a.finishDirs(); err != nil {
-		return a.stats, err
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return a.stats, err
-		}
-		if _, err := ra.Read(a.buf); err == io.EOF {
-			break
-		} else if err != nil {
-			return a.stats, fmt.Errorf("read past the end of the tar: %w", err)
-		}
-	}
-	return a.stats, nil
 }
 
 type applier struct {
 	ctx   context.Context
 	opts  ApplyOptions
 	t     *tree
+	w     *writers // nil: files are finished inline
 	buf   []byte
 	stats ApplyStats
 

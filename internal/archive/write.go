@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -96,7 +97,10 @@ func (a *applier) create(parent *dirent, name string, mk func() error) error {
 	return err
 }
 
-// regular writes a regular file.
+// regular writes a regular file. It is created here, in the order of the
+// tar, so a later entry that replaces, links or whiteouts it finds it; a
+// small file's content and metadata are then finished by a writer
+// goroutine (writers.go), a large one's here.
 func (a *applier) regular(parent *dirent, name string, r io.Reader, hdr *tar.Header, o owner) error {
 	mode := uint32(hdr.Mode) & 0o7777
 	var fd int
@@ -107,36 +111,81 @@ func (a *applier) regular(parent *dirent, name string, r io.Reader, hdr *tar.Hea
 	if err != nil {
 		return &os.PathError{Op: "create", Path: name, Err: err}
 	}
-	err = a.writeFile(fd, parent, name, r, hdr, mode, o)
+	f := &fileJob{
+		fd:    fd,
+		index: a.stats.Entries - 1,
+		hdr:   hdr,
+		owner: o,
+		chown: a.needChown(parent, o),
+		chmod: a.needChmod(parent, mode),
+		mode:  mode,
+	}
+	a.stats.Size += hdr.Size
+	if a.w != nil && hdr.Size <= smallFile {
+		f.buf = a.w.buffer()
+		f.data = (*f.buf)[:hdr.Size]
+		if err := readContent(r, f.data, 0, hdr.Size); err != nil {
+			a.w.release(f)
+			return err
+		}
+		a.w.submit(f)
+		return nil
+	}
+	err = a.copy(fd, r, hdr.Size)
+	if err == nil {
+		err = a.finishFile(f)
+	}
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = &os.PathError{Op: "close", Path: name, Err: cerr}
 	}
 	return err
 }
 
-func (a *applier) writeFile(fd int, parent *dirent, name string, r io.Reader, hdr *tar.Header, mode uint32, o owner) error {
-	if err := a.copy(fd, r, hdr.Size); err != nil {
-		return err
+// fileJob is a created regular file still to be finished.
+type fileJob struct {
+	fd    int
+	index int64
+	hdr   *tar.Header
+	owner owner
+	chown bool
+	chmod bool
+	mode  uint32
+	data  []byte  // the content, for a small file
+	buf   *[]byte // data's buffer, from the writers' pool
+}
+
+// finishFile writes a small file's content, then sets owner, xattrs, mode
+// and times. chown clears the setuid and setgid bits and
+// security.capability, so it comes first, then the xattrs, then the mode,
+// then the times (writing changed them).
+func (a *applier) finishFile(f *fileJob) error {
+	name := f.hdr.Name
+	if f.data != nil {
+		holes, err := writeData(f.fd, f.data, 0)
+		if err != nil {
+			return err
+		}
+		if holes {
+			if err := unix.Ftruncate(f.fd, f.hdr.Size); err != nil {
+				return &os.PathError{Op: "truncate", Path: name, Err: err}
+			}
+		}
 	}
-	a.stats.Size += hdr.Size
-	// chown clears the setuid and setgid bits and security.capability, so
-	// it comes first, then the xattrs, then the mode, then the times
-	// (writing changed them).
-	if a.needChown(parent, o) {
-		if err := unix.Fchown(fd, o.uid, o.gid); err != nil {
+	if f.chown {
+		if err := unix.Fchown(f.fd, f.owner.uid, f.owner.gid); err != nil {
 			return &os.PathError{Op: "chown", Path: name, Err: err}
 		}
 	}
-	if err := a.xattrs(hdr, true, func(k string, v []byte) error { return unix.Fsetxattr(fd, k, v, 0) }); err != nil {
+	if err := a.xattrs(f.hdr, true, func(k string, v []byte) error { return unix.Fsetxattr(f.fd, k, v, 0) }); err != nil {
 		return err
 	}
-	if a.needChmod(parent, mode) {
-		if err := unix.Fchmod(fd, mode); err != nil {
+	if f.chmod {
+		if err := unix.Fchmod(f.fd, f.mode); err != nil {
 			return &os.PathError{Op: "chmod", Path: name, Err: err}
 		}
 	}
-	ts := times(hdr)
-	if err := futimens(fd, &ts); err != nil {
+	ts := times(f.hdr)
+	if err := futimens(f.fd, &ts); err != nil {
 		return &os.PathError{Op: "utimes", Path: name, Err: err}
 	}
 	return nil
@@ -152,6 +201,19 @@ var zeroBlock [holeBlock]byte
 
 func isZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }
 
+// readContent reads len(b) bytes of an entry's content, which starts at
+// off of size.
+func readContent(r io.Reader, b []byte, off, size int64) error {
+	m, err := io.ReadFull(r, b)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("content ends at byte %d of %d", off+int64(m), size)
+	}
+	if err != nil {
+		return fmt.Errorf("read content: %w", err)
+	}
+	return nil
+}
+
 // copy writes size bytes of r into fd.
 func (a *applier) copy(fd int, r io.Reader, size int64) error {
 	var off int64
@@ -160,35 +222,16 @@ func (a *applier) copy(fd int, r io.Reader, size int64) error {
 		if err := a.ctx.Err(); err != nil {
 			return err
 		}
-		n := int64(len(a.buf))
-		if size-off < n {
-			n = size - off
+		b := a.buf[:min(int64(len(a.buf)), size-off)]
+		if err := readContent(r, b, off, size); err != nil {
+			return err
 		}
-		m, err := io.ReadFull(r, a.buf[:n])
+		h, err := writeData(fd, b, off)
 		if err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return fmt.Errorf("content ends at byte %d of %d", off+int64(m), size)
-			}
-			return fmt.Errorf("read content: %w", err)
+			return err
 		}
-		b := a.buf[:m]
-		for i := 0; i < m; {
-			j := i
-			for j < m && !(m-j >= holeBlock && isZero(b[j:j+holeBlock])) {
-				j += min(holeBlock, m-j)
-			}
-			if j > i {
-				if err := pwriteAll(fd, b[i:j], off+int64(i)); err != nil {
-					return err
-				}
-			}
-			for j+holeBlock <= m && isZero(b[j:j+holeBlock]) {
-				j += holeBlock
-				holes = true
-			}
-			i = j
-		}
-		off += int64(m)
+		holes = holes || h
+		off += int64(len(b))
 	}
 	if holes {
 		if err := unix.Ftruncate(fd, size); err != nil {
@@ -196,6 +239,30 @@ func (a *applier) copy(fd int, r io.Reader, size int64) error {
 		}
 	}
 	return nil
+}
+
+// writeData writes b at off (a multiple of holeBlock), leaving whole zero
+// blocks as holes; it reports whether it left any, for the caller to set
+// the size at the end.
+func writeData(fd int, b []byte, off int64) (holes bool, err error) {
+	m := len(b)
+	for i := 0; i < m; {
+		j := i
+		for j < m && !(m-j >= holeBlock && isZero(b[j:j+holeBlock])) {
+			j += min(holeBlock, m-j)
+		}
+		if j > i {
+			if err := pwriteAll(fd, b[i:j], off+int64(i)); err != nil {
+				return holes, err
+			}
+		}
+		for j+holeBlock <= m && isZero(b[j:j+holeBlock]) {
+			j += holeBlock
+			holes = true
+		}
+		i = j
+	}
+	return holes, nil
 }
 
 func pwriteAll(fd int, b []byte, off int64) error {
@@ -380,7 +447,7 @@ func (a *applier) special(parent *dirent, name string, hdr *tar.Header, o owner)
 	}
 	err := a.create(parent, name, func() error { return unix.Mknodat(parent.fd, name, typ|0o600, int(dev)) })
 	if err == unix.EPERM && a.opts.SkipDenied && typ != unix.S_IFIFO {
-		a.stats.Skipped++
+		atomic.AddInt64(&a.stats.Skipped, 1)
 		return nil
 	}
 	if err != nil {
@@ -445,7 +512,7 @@ func (a *applier) xattrs(hdr *tar.Header, userOK bool, set func(k string, v []by
 		case err == nil:
 		case errors.Is(err, unix.EOPNOTSUPP) && strings.HasPrefix(name, "trusted."),
 			errors.Is(err, unix.EPERM) && a.opts.SkipDenied:
-			a.stats.Skipped++
+			atomic.AddInt64(&a.stats.Skipped, 1)
 		default:
 			return fmt.Errorf("set xattr %s: %w", name, err)
 		}
