@@ -26,7 +26,7 @@
 // GNU tar does), and a name or hardlink target that climbs above the root
 // with ".." is refused with ErrBreakout. A non-directory entry naming the
 // root itself, names longer than PATH_MAX and unknown entry types are refused
-// with ErrInvalid. Every error from Apply is an *EntryError naming the entry.
+// with ErrInvalid. An error about an entry is an *EntryError naming it.
 //
 // Whiteouts come in two formats: WhiteoutOverlay writes a layer into its own
 // empty directory the way overlayfs expects it (a 0/0 character device for a
@@ -39,8 +39,14 @@
 // back to .wh. entries on request. Decompress and Compress handle the layer
 // media types (gzip and zstd, detected by magic number).
 //
-// Durability is the caller's: Apply never fsyncs (a layer is synced once,
-// e.g. with syncfs, before it is committed).
+// Speed: parent directories are resolved once and their descriptors cached
+// (the cache is dropped whenever an entry removes or replaces a directory or
+// a symlink, the only ways a cached name can change meaning); the input is
+// read ahead in a goroutine, so decompression overlaps the file system
+// calls; small files, once created in tar order, are written and finished by
+// two writer goroutines; zero blocks become holes. Durability is the
+// caller's: Apply never fsyncs (a layer is synced once, e.g. with syncfs,
+// before it is committed).
 //
 // The package imports only the standard library, x/sys, the runtime-spec
 // types (for id mappings) and klauspost/compress. Anything that unpacks or
