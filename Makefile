@@ -19,6 +19,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/probe ./test/probe
 	$(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o $(BIN)/berthd ./cmd/berthd
 	$(GO) build -trimpath -ldflags '-s -w -X github.com/berth-project/berth/internal/cli.Version=$(VERSION)' -o $(BIN)/berth ./cmd/berth
+	./hack/cni-plugins.sh
 
 install: build
 	install -D -m 0755 $(BIN)/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime
@@ -43,6 +44,7 @@ vet:
 # test; root tests run when invoked as root (CI does), and skip otherwise.
 test: deps build vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	./hack/cni-plugins.sh
 	BERTH_RUNTIME=$(CURDIR)/$(BIN)/berth-runtime $(GO) test -count=1 -timeout 30m ./...
 
 # The root suites in a qemu guest with cgroup v2 only and systemd as PID 1
