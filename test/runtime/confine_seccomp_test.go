@@ -194,13 +194,26 @@ func confineNotifPath(pid uint32, addr uint64) (string, error) {
 	return s, nil
 }
 
-// confineAgent answers notifications on fd until it fails (the filter is
-// gone when the container is): mkdir of /fake pretends success, of /denied
-// fails with EROFS, anything else runs as asked. It reports what it saw.
+// confineAgent answers notifications on fd until the filter has no process
+// left (the listener polls with POLLHUP then): mkdir of /fake pretends
+// success, of /denied fails with EROFS, anything else runs as asked. It
+// reports what it saw. It polls before each receive because the receive
+// itself does not return when the filter's last process goes on every
+// kernel (6.1 blocks in it for ever).
 func confineAgent(fd int, seen chan<- string) {
 	defer close(seen)
 	defer unix.Close(fd)
 	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if errors.Is(err, syscall.EINTR) {
+				continue
+			}
+			return
+		}
+		if fds[0].Revents&unix.POLLIN == 0 {
+			return // POLLHUP: no process uses the filter any more
+		}
 		req, err := libseccomp.NotifReceive(libseccomp.ScmpFd(fd))
 		if err != nil {
 			if errors.Is(err, syscall.EINTR) {
