@@ -22,7 +22,7 @@
 //   - A volume's directory is removed only after anything mounted on its
 //     _data is unmounted, so removal never deletes through a bind mount
 //     into the host.
-//   - Errors carry internal/image's classes (ErrNotFound, ErrInvalid,
+//   - Errors carry internal/errdefs' classes (ErrNotFound, ErrInvalid,
 //     ErrConflict) so the API server maps them with its one mapping.
 //
 // Importers: internal/engine.

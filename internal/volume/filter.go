@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/errdefs"
 )
 
 // listFilter builds the matcher of docker's `volume ls` filters. Values of
@@ -91,7 +91,7 @@ func pruneFilter(filters map[string][]string) (func(*entry) bool, error) {
 }
 
 func invalidFilter(key string) error {
-	return classify(image.ErrInvalid, fmt.Errorf("invalid filter '%s'", key))
+	return classify(errdefs.ErrInvalid, fmt.Errorf("invalid filter '%s'", key))
 }
 
 // parseBool reads a boolean filter; docker takes true/false/1/0 and
@@ -101,10 +101,10 @@ func parseBool(key string, values []string) (bool, error) {
 	for _, v := range values {
 		b, err := strconv.ParseBool(strings.ToLower(v))
 		if err != nil {
-			return false, classify(image.ErrInvalid, fmt.Errorf("invalid filter '%s=%s'", key, v))
+			return false, classify(errdefs.ErrInvalid, fmt.Errorf("invalid filter '%s=%s'", key, v))
 		}
 		if out != nil && *out != b {
-			return false, classify(image.ErrInvalid, fmt.Errorf("invalid filter '%s': conflicting values", key))
+			return false, classify(errdefs.ErrInvalid, fmt.Errorf("invalid filter '%s': conflicting values", key))
 		}
 		out = &b
 	}

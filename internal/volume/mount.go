@@ -8,8 +8,9 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/snapshot"
+	"golang.org/x/sys/unix"
 )
 
 // checkOptions applies the local driver's rules to driver options: type,
@@ -19,21 +20,21 @@ func checkOptions(opts map[string]string) error {
 		switch k {
 		case "type", "device", "o":
 		default:
-			return classify(image.ErrInvalid, fmt.Errorf("invalid option: %q", k))
+			return classify(errdefs.ErrInvalid, fmt.Errorf("invalid option: %q", k))
 		}
 	}
 	if len(opts) == 0 {
 		return nil
 	}
 	if opts["type"] == "" {
-		return classify(image.ErrInvalid, fmt.Errorf("missing required option: \"type\""))
+		return classify(errdefs.ErrInvalid, fmt.Errorf("missing required option: \"type\""))
 	}
 	if opts["device"] == "" {
-		return classify(image.ErrInvalid, fmt.Errorf("missing required option: \"device\""))
+		return classify(errdefs.ErrInvalid, fmt.Errorf("missing required option: \"device\""))
 	}
 	for _, v := range opts {
 		if strings.ContainsRune(v, 0) {
-			return classify(image.ErrInvalid, fmt.Errorf("invalid option value %q", v))
+			return classify(errdefs.ErrInvalid, fmt.Errorf("invalid option value %q", v))
 		}
 	}
 	return nil
@@ -53,7 +54,9 @@ func (s *Store) Mount(name string) (string, error) {
 	if len(e.rec.Options) == 0 {
 		return s.data(name), nil
 	}
-	if e.mounted == 0 {
+	if e.mounted == 0 && !isMountPoint(s.data(name)) {
+		// (A mount that is there already was made by a berthd before a
+		// restart, for containers that still run: it is taken over.)
 		o := e.rec.Options
 		var opts []string
 		if o["o"] != "" {
@@ -88,6 +91,16 @@ func (s *Store) Unmount(name string) error {
 		return fmt.Errorf("unmount volume %s: %w", name, err)
 	}
 	return nil
+}
+
+// isMountPoint tells whether path is a mount point (statx's
+// STATX_ATTR_MOUNT_ROOT, Linux 5.8).
+func isMountPoint(path string) bool {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, 0, &stx); err != nil {
+		return false
+	}
+	return stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
 }
 
 // dirSize is the st_size of the files below dir, hard links once,

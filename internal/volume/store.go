@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/snapshot"
 	"github.com/moby/moby/api/types/volume"
 )
@@ -110,10 +110,10 @@ func (s *Store) Path(name string) string { return s.data(name) }
 // checkName applies docker's rule for local volume names.
 func checkName(name string) error {
 	if len(name) < 2 {
-		return classify(image.ErrInvalid, fmt.Errorf("volume name is too short, names should be at least two alphanumeric characters"))
+		return classify(errdefs.ErrInvalid, fmt.Errorf("volume name is too short, names should be at least two alphanumeric characters"))
 	}
 	if !validName.MatchString(name) {
-		return classify(image.ErrInvalid, fmt.Errorf("%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name))
+		return classify(errdefs.ErrInvalid, fmt.Errorf("%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name))
 	}
 	return nil
 }
@@ -123,10 +123,10 @@ func checkName(name string) error {
 // hex digits and labelled LabelAnonymous.
 func (s *Store) Create(ctx context.Context, req volume.CreateRequest) (*volume.Volume, error) {
 	if req.Driver != "" && req.Driver != Driver {
-		return nil, classify(image.ErrNotFound, fmt.Errorf("plugin %q not found", req.Driver))
+		return nil, classify(errdefs.ErrNotFound, fmt.Errorf("plugin %q not found", req.Driver))
 	}
 	if req.ClusterVolumeSpec != nil {
-		return nil, classify(image.ErrInvalid, errors.New("cluster volumes are not supported: this node is not a swarm manager"))
+		return nil, classify(errdefs.ErrInvalid, errors.New("cluster volumes are not supported: this node is not a swarm manager"))
 	}
 	labels := maps.Clone(req.Labels)
 	name := req.Name
@@ -224,7 +224,7 @@ func (s *Store) describe(e *entry) *volume.Volume {
 }
 
 func notFound(name string) error {
-	return classify(image.ErrNotFound, fmt.Errorf("get %s: no such volume", name))
+	return classify(errdefs.ErrNotFound, fmt.Errorf("get %s: no such volume", name))
 }
 
 // Get returns the volume name.
@@ -333,7 +333,7 @@ func (s *Store) Remove(ctx context.Context, name string, force bool) error {
 		return notFound(name)
 	}
 	if len(e.refs) > 0 {
-		return classify(image.ErrConflict, fmt.Errorf("remove %s: volume is in use - %v", name, slices.Sorted(maps.Keys(e.refs))))
+		return classify(errdefs.ErrConflict, fmt.Errorf("remove %s: volume is in use - %v", name, slices.Sorted(maps.Keys(e.refs))))
 	}
 	return s.remove(e)
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berth-project/berth/internal/image"
+	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/moby/moby/api/types/volume"
 	"golang.org/x/sys/unix"
 )
@@ -83,11 +83,11 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		{Name: "ok", DriverOpts: map[string]string{"colour": "blue"}},
 		{Name: "ok", DriverOpts: map[string]string{"type": "tmpfs"}},
 	} {
-		if _, err := s.Create(ctx, req); !errors.Is(err, image.ErrInvalid) {
+		if _, err := s.Create(ctx, req); !errors.Is(err, errdefs.ErrInvalid) {
 			t.Errorf("Create(%+v) = %v, want ErrInvalid", req, err)
 		}
 	}
-	if _, err := s.Create(ctx, volume.CreateRequest{Name: "ok", Driver: "nfs-plugin"}); !errors.Is(err, image.ErrNotFound) {
+	if _, err := s.Create(ctx, volume.CreateRequest{Name: "ok", Driver: "nfs-plugin"}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("unknown driver: %v", err)
 	}
 	if des, _ := os.ReadDir(s.Root()); len(des) != 0 {
@@ -132,10 +132,10 @@ func TestListFilters(t *testing.T) {
 			t.Errorf("List(%v) = %v, want %v", c.f, got, c.want)
 		}
 	}
-	if _, err := s.List(ctx, map[string][]string{"colour": {"x"}}); !errors.Is(err, image.ErrInvalid) || err.Error() != "invalid filter 'colour'" {
+	if _, err := s.List(ctx, map[string][]string{"colour": {"x"}}); !errors.Is(err, errdefs.ErrInvalid) || err.Error() != "invalid filter 'colour'" {
 		t.Errorf("bad filter: %v", err)
 	}
-	if _, err := s.List(ctx, map[string][]string{"dangling": {"maybe"}}); !errors.Is(err, image.ErrInvalid) {
+	if _, err := s.List(ctx, map[string][]string{"dangling": {"maybe"}}); !errors.Is(err, errdefs.ErrInvalid) {
 		t.Errorf("bad dangling value: %v", err)
 	}
 }
@@ -160,10 +160,10 @@ func TestRemoveInUseAndPrune(t *testing.T) {
 	s.Acquire(used.Name, "c3")
 
 	err = s.Remove(ctx, "named", true)
-	if !errors.Is(err, image.ErrConflict) || err.Error() != "remove named: volume is in use - [c1 c2]" {
+	if !errors.Is(err, errdefs.ErrConflict) || err.Error() != "remove named: volume is in use - [c1 c2]" {
 		t.Errorf("remove in use: %v", err)
 	}
-	if err := s.Remove(ctx, "missing", false); !errors.Is(err, image.ErrNotFound) || err.Error() != "get missing: no such volume" {
+	if err := s.Remove(ctx, "missing", false); !errors.Is(err, errdefs.ErrNotFound) || err.Error() != "get missing: no such volume" {
 		t.Errorf("remove missing: %v", err)
 	}
 	if err := s.Remove(ctx, "missing", true); err != nil {
