@@ -19,20 +19,24 @@ import (
 // links the inode, which the writer finishes all the same. Apply waits for
 // the writers before directories' metadata and before it returns.
 type writers struct {
-	a    *applier
-	jobs chan *fileJob
-	wg   sync.WaitGroup
-	once sync.Once
-	mu   sync.Mutex
-	err  error // the first writer error, an *EntryError
+	a       *applier
+	jobs    chan []*fileJob
+	pending []*fileJob // the batch being filled
+	wg      sync.WaitGroup
+	once    sync.Once
+	mu      sync.Mutex
+	err     error // the first writer error, an *EntryError
 }
 
 const (
 	// smallFile is the largest file a writer finishes: its content is
 	// held in memory from the tar until then.
 	smallFile = 64 << 10
-	// writerQueue bounds the files in flight (descriptors and buffers).
-	writerQueue = 32
+	// Files go to the writers in batches, so that waking a writer (a
+	// futex call, microseconds in a VM) is paid once per batch; the queue
+	// bounds the batches in flight (descriptors and buffers).
+	writerBatch = 16
+	writerQueue = 4
 )
 
 var smallBuffers = sync.Pool{New: func() any { b := make([]byte, smallFile); return &b }}
@@ -44,7 +48,7 @@ func newWriters(a *applier) *writers {
 	if n < 2 {
 		return nil
 	}
-	w := &writers{a: a, jobs: make(chan *fileJob, writerQueue)}
+	w := &writers{a: a, jobs: make(chan []*fileJob, writerQueue)}
 	w.wg.Add(n)
 	for i := 0; i < n; i++ {
 		go w.run()
@@ -54,22 +58,31 @@ func newWriters(a *applier) *writers {
 
 func (w *writers) run() {
 	defer w.wg.Done()
-	for f := range w.jobs {
-		if w.failed() == nil {
-			err := w.a.finishFile(f)
-			if cerr := unix.Close(f.fd); err == nil && cerr != nil {
-				err = &os.PathError{Op: "close", Path: f.hdr.Name, Err: cerr}
-			}
-			f.fd = -1
-			if err != nil {
-				w.mu.Lock()
-				if w.err == nil {
-					w.err = &EntryError{Index: f.index, Name: f.hdr.Name, Err: err}
-				}
-				w.mu.Unlock()
-			}
+	for batch := range w.jobs {
+		for _, f := range batch {
+			w.finish(f)
 		}
-		w.release(f)
+	}
+}
+
+// finish finishes one file, unless a writer already failed (Apply stops
+// at the next entry then), and releases it.
+func (w *writers) finish(f *fileJob) {
+	defer w.release(f)
+	if w.failed() != nil {
+		return
+	}
+	err := w.a.finishFile(f)
+	if cerr := unix.Close(f.fd); err == nil && cerr != nil {
+		err = &os.PathError{Op: "close", Path: f.hdr.Name, Err: cerr}
+	}
+	f.fd = -1
+	if err != nil {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = &EntryError{Index: f.index, Name: f.hdr.Name, Err: err}
+		}
+		w.mu.Unlock()
 	}
 }
 
@@ -88,7 +101,13 @@ func (w *writers) release(f *fileJob) {
 	}
 }
 
-func (w *writers) submit(f *fileJob) { w.jobs <- f }
+func (w *writers) submit(f *fileJob) {
+	w.pending = append(w.pending, f)
+	if len(w.pending) == writerBatch {
+		w.jobs <- w.pending
+		w.pending = make([]*fileJob, 0, writerBatch)
+	}
+}
 
 // failed returns the first writer error, if any.
 func (w *writers) failed() error {
@@ -100,6 +119,10 @@ func (w *writers) failed() error {
 // wait finishes every submitted file and stops the writers.
 func (w *writers) wait() error {
 	w.once.Do(func() {
+		if len(w.pending) > 0 {
+			w.jobs <- w.pending
+			w.pending = nil
+		}
 		close(w.jobs)
 		w.wg.Wait()
 	})
