@@ -1,0 +1,56 @@
+// Command berth-shim supervises one container: it holds the container's
+// stdio or pty, writes its log, reaps it and records its exit, and serves
+// the engine on a unix socket in the container's state directory, outliving
+// the engine. See internal/shim and docs/engine.md.
+//
+//	berth-shim --id ID --bundle DIR --runtime PATH [--runtime-root DIR]
+//	           [--systemd-cgroup] [--log PATH --log-max-size N --log-max-file N]
+//	           [--tty] [--stdin] [--ready-fd N]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/berth-project/berth/internal/logs"
+	"github.com/berth-project/berth/internal/shim"
+)
+
+func main() {
+	// One shim per container: small rather than fast. An idle shim holds
+	// about 1.5 MiB of its own (heap, stacks, runtime) beside the binary's
+	// pages, which all shims share. One P: the shim has nothing to run in
+	// parallel, and each P brings caches of its own. A lower GOGC and a
+	// soft limit keep a burst of output from leaving a large heap behind.
+	runtime.GOMAXPROCS(1)
+	debug.SetGCPercent(50)
+	debug.SetMemoryLimit(8 << 20)
+
+	var cfg shim.Config
+	fs := flag.NewFlagSet("berth-shim", flag.ContinueOnError)
+	fs.StringVar(&cfg.ID, "id", "", "container id")
+	fs.StringVar(&cfg.Bundle, "bundle", "", "bundle and state directory")
+	fs.StringVar(&cfg.Runtime, "runtime", "", "OCI runtime binary")
+	fs.StringVar(&cfg.RuntimeRoot, "runtime-root", "", "the runtime's --root")
+	fs.BoolVar(&cfg.SystemdCgroup, "systemd-cgroup", false, "pass --systemd-cgroup to the runtime")
+	fs.StringVar(&cfg.Log, "log", "", "json-file log of the container's output (none: discarded)")
+	fs.Int64Var(&cfg.LogConfig.MaxSize, "log-max-size", logs.DefaultMaxSize, "rotate the log past this many bytes (<= 0: never)")
+	fs.IntVar(&cfg.LogConfig.MaxFiles, "log-max-file", logs.DefaultMaxFiles, "log files kept")
+	fs.BoolVar(&cfg.Tty, "tty", false, "give the container a terminal")
+	fs.BoolVar(&cfg.Stdin, "stdin", false, "keep the container's stdin open for attached clients")
+	fs.IntVar(&cfg.ReadyFD, "ready-fd", -1, "descriptor to report readiness on")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "berth-shim: unexpected arguments %q\n", fs.Args())
+		os.Exit(2)
+	}
+	if err := shim.Serve(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "berth-shim: %s: %v\n", cfg.ID, err)
+		os.Exit(1)
+	}
+}

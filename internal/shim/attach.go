@@ -1,0 +1,59 @@
+package shim
+
+import (
+	"bufio"
+	"os"
+)
+
+// attach serves an attach request: after the OK response the connection
+// carries frames (see protocol.go) until the output ends, the client hangs
+// up, or the shim exits.
+func (s *server) attach(conn *os.File, br *bufio.Reader, req *request) {
+	p, err := s.lookup(req.Exec)
+	if err != nil {
+		writeJSONLine(conn, response{Error: toWire(err)})
+		conn.Close()
+		return
+	}
+	io := p.io
+	wantStdin := req.Stdin && io.hasStdin()
+	a := &attachment{conn: conn, stdout: req.Stdout, stderr: req.Stderr && !io.tty}
+	a.wmu.Lock()
+	werr := writeJSONLine(conn, response{})
+	a.wmu.Unlock()
+	if werr != nil {
+		conn.Close()
+		return
+	}
+	if !io.attach(a) {
+		a.end()
+		return
+	}
+	defer func() {
+		io.detach(a)
+		a.close()
+	}()
+	buf := make([]byte, frameChunk)
+	for {
+		stream, payload, err := readFrame(br, buf)
+		if err != nil {
+			// Hung up (or detached): a `run -i` client's input is over
+			// too, as docker sees it.
+			if wantStdin && !req.KeepStdinOpen {
+				io.closeStdin()
+			}
+			return
+		}
+		if stream != streamStdin || !wantStdin {
+			continue
+		}
+		if len(payload) == 0 {
+			if !req.KeepStdinOpen {
+				io.closeStdin()
+			}
+			wantStdin = false
+			continue
+		}
+		io.writeStdin(payload)
+	}
+}
