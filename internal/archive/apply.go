@@ -27,6 +27,9 @@ const (
 	// ".wh..wh..opq" removes every child of its directory that this same
 	// layer did not write.
 	WhiteoutApply
+	// WhiteoutNone treats ".wh." names as ordinary files: for tars that are
+	// not layers (docker cp, volume copies), as docker's Untar does.
+	WhiteoutNone
 )
 
 func (f WhiteoutFormat) String() string {
@@ -35,6 +38,8 @@ func (f WhiteoutFormat) String() string {
 		return "overlay"
 	case WhiteoutApply:
 		return "apply"
+	case WhiteoutNone:
+		return "none"
 	}
 	return "whiteout(" + strconv.Itoa(int(f)) + ")"
 }
@@ -179,7 +184,7 @@ const copyBuffer = 1 << 20
 
 func newApplier(ctx context.Context, dir string, opts ApplyOptions) (*applier, error) {
 	switch opts.Whiteouts {
-	case WhiteoutOverlay, WhiteoutApply:
+	case WhiteoutOverlay, WhiteoutApply, WhiteoutNone:
 	default:
 		return nil, fmt.Errorf("apply layer to %s: unknown whiteout format %d", dir, opts.Whiteouts)
 	}
@@ -242,7 +247,7 @@ func (a *applier) entry(tr *tar.Reader, hdr *tar.Header) error {
 		return err
 	}
 	dir, base := splitName(name)
-	if strings.Contains(name, whiteoutPrefix) {
+	if a.opts.Whiteouts != WhiteoutNone && strings.Contains(name, whiteoutPrefix) {
 		if strings.HasPrefix(base, whiteoutPrefix) {
 			return a.whiteout(dir, base)
 		}

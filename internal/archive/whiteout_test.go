@@ -141,3 +141,19 @@ func TestWhiteoutOverlayMount(t *testing.T) {
 		t.Errorf("plain/a = %q", got)
 	}
 }
+
+// WhiteoutNone writes .wh. names as the files they are.
+func TestWhiteoutNone(t *testing.T) {
+	dir := tmpDir(t)
+	if _, err := apply(t, dir, lowerLayer(t), applyOpts(WhiteoutNone)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apply(t, dir, upperLayer(t), applyOpts(WhiteoutNone)); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"gone", "gonedir/deep", "opq/a", ".wh.gone", "opq/.wh..wh..opq", "nodir/.wh.x"} {
+		if st := lstat(t, filepath.Join(dir, n)); st.Mode&unix.S_IFMT != unix.S_IFREG {
+			t.Errorf("%s: mode %o", n, st.Mode)
+		}
+	}
+}
