@@ -1,0 +1,472 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/containernetworking/cni/libcni"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/moby/moby/api/types/network"
+)
+
+// AttachOptions are a container's settings on one network, from its
+// create request (docker's EndpointSettings and HostConfig).
+type AttachOptions struct {
+	// Name is the container's name (no leading slash); Hostname its
+	// host name. Both become DNS names on user-defined networks.
+	Name     string
+	Hostname string
+	// Aliases are the network-scoped aliases (--network-alias).
+	Aliases []string
+	// IPv4 and IPv6 ask for fixed addresses (--ip, --ip6).
+	IPv4, IPv6 netip.Addr
+	// MAC asks for a fixed hardware address (--mac-address).
+	MAC net.HardwareAddr
+	// PortBindings are the published ports (-p); with PublishAll (-P)
+	// every ExposedPorts port without a binding gets a random host port.
+	// Pass them for one network only (docker publishes on the first).
+	PortBindings network.PortMap
+	ExposedPorts network.PortSet
+	PublishAll   bool
+	// DNS are the container's own name servers (--dns): the embedded
+	// server forwards its queries there instead of to the host's.
+	DNS []netip.Addr
+}
+
+// lookupNetwork finds a network by full ID, name, or unique ID prefix, as
+// docker does.
+// Preconditions: m.mu held.
+func (m *Manager) lookupNetwork(ref string) (*record, error) {
+	if ref == "" {
+		return nil, invalidf("network name or ID is empty")
+	}
+	if r, ok := m.networks[ref]; ok {
+		return r, nil
+	}
+	for _, r := range m.networks {
+		if r.Name == ref {
+			return r, nil
+		}
+	}
+	var found *record
+	for _, r := range m.networks {
+		if strings.HasPrefix(r.ID, ref) {
+			if found != nil {
+				return nil, invalidf("network %s is ambiguous (%d matches found based on ID prefix)", ref, 2)
+			}
+			found = r
+		}
+	}
+	if found == nil {
+		return nil, noSuchNetwork(ref)
+	}
+	return found, nil
+}
+
+// Attach connects the container's network namespace (netnsPath, e.g.
+// /proc/<pid>/ns/net of its created init, or a bind-mounted namespace)
+// to the network: a veth on the network's bridge, an address, a default
+// route unless the network is internal, the published ports, and its
+// names in the embedded DNS. Idempotent per (container, network) only in
+// that attaching twice is refused, as docker refuses.
+//
+// Postconditions: on error nothing of the attempt is left (address,
+// veth, rules, ports, record).
+func (m *Manager) Attach(ctx context.Context, ref, containerID, netnsPath string, o AttachOptions) (*Endpoint, error) {
+	if containerID == "" || strings.ContainsAny(containerID, "/-\x00") || containerID == "." || containerID == ".." {
+		return nil, invalidf("invalid container ID %q", containerID)
+	}
+	dev, ino, err := netnsID(netnsPath)
+	if err != nil {
+		return nil, invalidf("network namespace of container %s: %v", containerID, err)
+	}
+	if hdev, hino, err := netnsID("/proc/thread-self/ns/net"); err == nil && hdev == dev && hino == ino {
+		return nil, invalidf("network namespace %s is the host's: berth attaches only a container's own", netnsPath)
+	}
+
+	m.mu.Lock()
+	r, err := m.lookupNetwork(ref)
+	if err == nil {
+		err = m.checkAttach(r, containerID, &o)
+	}
+	var ifName string
+	if err == nil {
+		ifName, err = m.nextIfName(containerID)
+	}
+	if err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
+	m.busy[r.ID]++
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.busy[r.ID]--
+		m.mu.Unlock()
+	}()
+
+	if r.Default {
+		if err := m.realizeDefault(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	if ifName == "eth0" {
+		if err := LoopbackUp(netnsPath); err != nil {
+			return nil, fmt.Errorf("attach container %s: %w", containerID, err)
+		}
+	}
+
+	def := r.HostBinding
+	if !def.IsValid() {
+		def = netip.IPv4Unspecified()
+	}
+	reqs, err := portRequests(o.PortBindings, o.ExposedPorts, o.PublishAll, def)
+	if err != nil {
+		return nil, err
+	}
+	held, err := reservePorts(reqs)
+	if err != nil {
+		return nil, err
+	}
+	e := &endpointRecord{
+		State: stateAdding, ContainerID: containerID, NetworkID: r.ID, EndpointID: newID(), IfName: ifName,
+		NetNS: netnsPath, NetNSDev: dev, NetNSIno: ino,
+		Name: o.Name, Aliases: slices.Clone(o.Aliases),
+		RequestIP4: o.IPv4, RequestIP6: o.IPv6,
+	}
+	if o.MAC != nil {
+		e.RequestMAC = o.MAC.String()
+	}
+	for _, h := range held {
+		e.Ports = append(e.Ports, h.m)
+	}
+	for _, d := range o.DNS {
+		e.Upstreams = append(e.Upstreams, netip.AddrPortFrom(d, 53))
+	}
+	if r.resolves() {
+		e.DNSNames = dnsNames(o.Name, o.Aliases, containerID, o.Hostname)
+	}
+	if err := m.writeEndpoint(e); err != nil {
+		releasePorts(held)
+		return nil, err
+	}
+
+	list, err := m.cniList(r, e)
+	if err == nil {
+		var res *current.Result
+		res, err = m.cniAdd(ctx, list, e)
+		if err == nil {
+			err = fillResult(e, res)
+		}
+	}
+	if err == nil {
+		e.State = stateAttached
+		err = m.writeEndpoint(e)
+	}
+	if err != nil {
+		// Undo the attempt: DEL releases what ADD made (with or
+		// without its cached result), then the record goes.
+		if derr := m.cniDel(context.WithoutCancel(ctx), list, e); derr != nil {
+			m.logf("undo attach of %s to %s: %v", containerID, r.Name, derr)
+		} else {
+			m.removeEndpoint(e)
+		}
+		releasePorts(held)
+		return nil, fmt.Errorf("attach container %s to network %s: %w", containerID, r.Name, err)
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ports[containerID] = append(m.ports[containerID], held...)
+	if r.resolves() {
+		m.dns.Add(dnsRecord(r, e))
+	}
+	ep := m.endpointOf(e)
+	return &ep, nil
+}
+
+// checkAttach refuses what docker refuses.
+// Preconditions: m.mu held.
+func (m *Manager) checkAttach(r *record, containerID string, o *AttachOptions) error {
+	switch {
+	case r.Driver == driverHost:
+		return invalidf("container cannot be disconnected from host network or connected to host network")
+	case r.Driver == driverNull:
+		return invalidf("container cannot be connected to network none: it is the absence of a network")
+	case !r.isBridge():
+		return invalidf("network %s: driver %q cannot attach containers", r.Name, r.Driver)
+	}
+	if _, err := m.readEndpointOf(containerID, r.ID); err == nil {
+		return conflictf("endpoint with name %s already exists in network %s", cmpOr(o.Name, containerID), r.Name)
+	}
+	if r.Default {
+		if len(o.Aliases) > 0 {
+			return invalidf("network-scoped alias is supported only for containers in user defined networks")
+		}
+		if o.IPv4.IsValid() || o.IPv6.IsValid() {
+			return invalidf("user specified IP address is supported on user defined networks only")
+		}
+	}
+	for _, a := range []netip.Addr{o.IPv4, o.IPv6} {
+		if !a.IsValid() {
+			continue
+		}
+		ok := false
+		for _, c := range r.IPAM.Config {
+			if c.Subnet.Contains(a) {
+				ok = a != c.Gateway && a != c.Subnet.Masked().Addr() && !(a.Is4() && a == lastAddr(c.Subnet))
+			}
+		}
+		if !ok {
+			return invalidf("invalid address %s: it does not belong to any of network %s's subnets or is reserved", a, r.Name)
+		}
+	}
+	if o.MAC != nil && len(o.MAC) != 6 {
+		return invalidf("invalid MAC address %s", o.MAC)
+	}
+	for _, a := range o.Aliases {
+		if a == "" || strings.ContainsAny(a, " \t\n/") || len(a) > 253 {
+			return invalidf("invalid network alias %q", a)
+		}
+	}
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// nextIfName is the container's first free ethN.
+// Preconditions: m.mu held.
+func (m *Manager) nextIfName(containerID string) (string, error) {
+	eps, err := m.readEndpoints(containerID)
+	if err != nil {
+		return "", err
+	}
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("eth%d", i)
+		if !slices.ContainsFunc(eps, func(e *endpointRecord) bool { return e.IfName == name }) {
+			return name, nil
+		}
+	}
+}
+
+// dnsNames are docker's DNSNames: the name, the aliases, the short ID,
+// the hostname, each once.
+func dnsNames(name string, aliases []string, id, hostname string) []string {
+	var out []string
+	for _, n := range append(append([]string{name}, aliases...), shortID(id), hostname) {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// realizeDefault makes the default bridge's host side on the first attach
+// to it.
+func (m *Manager) realizeDefault(ctx context.Context, r *record) error {
+	m.realizeMu.Lock()
+	defer m.realizeMu.Unlock()
+	if m.realized[r.ID] {
+		return nil
+	}
+	if err := m.realize(ctx, r); err != nil {
+		return err
+	}
+	m.realized[r.ID] = true
+	return nil
+}
+
+// cniList is the network's configuration list for the endpoint, as
+// libcni reads it.
+func (m *Manager) cniList(r *record, e *endpointRecord) (*libcni.NetworkConfigList, error) {
+	data, err := r.conflist(m.ipamDir(), m.fw.backend(), len(e.Ports) > 0)
+	if err != nil {
+		return nil, err
+	}
+	return libcni.NetworkConfFromBytes(data)
+}
+
+// runtimeConf is the CNI runtime configuration of an endpoint; netns is
+// the namespace path to pass ("" when it is gone).
+func runtimeConf(e *endpointRecord, netns string) *libcni.RuntimeConf {
+	caps := map[string]any{}
+	if len(e.Ports) > 0 {
+		caps["portMappings"] = cniPortMappings(e.Ports)
+	}
+	if e.RequestMAC != "" {
+		caps["mac"] = e.RequestMAC
+	}
+	var ips []string
+	for _, a := range []netip.Addr{e.RequestIP4, e.RequestIP6} {
+		if a.IsValid() {
+			ips = append(ips, a.String())
+		}
+	}
+	if len(ips) > 0 {
+		caps["ips"] = ips
+	}
+	return &libcni.RuntimeConf{ContainerID: e.ContainerID, NetNS: netns, IfName: e.IfName, CapabilityArgs: caps}
+}
+
+func (m *Manager) cniAdd(ctx context.Context, list *libcni.NetworkConfigList, e *endpointRecord) (*current.Result, error) {
+	res, err := m.cni.AddNetworkList(ctx, list, runtimeConf(e, e.NetNS))
+	if err != nil {
+		return nil, err
+	}
+	return current.NewResultFromResult(res)
+}
+
+// cniDel runs DEL for the endpoint: with libcni's cached result when ADD
+// completed, with the configuration alone when it did not. The plugins
+// release by container ID and interface, so both undo a partial ADD.
+func (m *Manager) cniDel(ctx context.Context, list *libcni.NetworkConfigList, e *endpointRecord) error {
+	if list == nil {
+		return errors.New("no configuration list")
+	}
+	return m.cni.DelNetworkList(ctx, list, runtimeConf(e, delNetNS(e)))
+}
+
+// fillResult copies the container's addresses, gateways and MAC from the
+// bridge plugin's result.
+func fillResult(e *endpointRecord, res *current.Result) error {
+	for _, ipc := range res.IPs {
+		if ipc.Interface != nil {
+			i := *ipc.Interface
+			if i < 0 || i >= len(res.Interfaces) || res.Interfaces[i].Sandbox == "" {
+				continue
+			}
+			e.MAC = res.Interfaces[i].Mac
+		}
+		a, ok := netip.AddrFromSlice(ipc.Address.IP)
+		if !ok {
+			continue
+		}
+		a = a.Unmap()
+		ones, _ := ipc.Address.Mask.Size()
+		gw, _ := netip.AddrFromSlice(ipc.Gateway)
+		if a.Is4() {
+			e.IPv4, e.Gateway4 = netip.PrefixFrom(a, ones), gw.Unmap()
+		} else {
+			e.IPv6, e.Gateway6 = netip.PrefixFrom(a, ones), gw
+		}
+	}
+	if !e.IPv4.IsValid() && !e.IPv6.IsValid() {
+		return errors.New("the bridge plugin returned no address for the container")
+	}
+	return nil
+}
+
+// readEndpointOf reads one endpoint record.
+func (m *Manager) readEndpointOf(containerID, networkID string) (*endpointRecord, error) {
+	eps, err := m.readEndpoints(containerID)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range eps {
+		if e.NetworkID == networkID {
+			return e, nil
+		}
+	}
+	return nil, notFoundf("container %s is not connected to network %s", containerID, networkID)
+}
+
+// Detach disconnects the container from the network: DEL (the veth, the
+// address, the published ports' rules), its DNS names, its host ports.
+// Works after the container's namespace is gone and after a berthd
+// restart (the CNI cache keeps what ADD returned).
+func (m *Manager) Detach(ctx context.Context, ref, containerID string) error {
+	m.mu.Lock()
+	r, err := m.lookupNetwork(ref)
+	if err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	e, err := m.readEndpointOf(containerID, r.ID)
+	m.mu.Unlock()
+	if err != nil {
+		return conflictf("container %s is not connected to network %s", containerID, r.Name)
+	}
+	return m.detach(ctx, r, e)
+}
+
+// DetachAll disconnects the container from every network it is on: the
+// engine's step when the container stops or is removed.
+func (m *Manager) DetachAll(ctx context.Context, containerID string) error {
+	m.mu.Lock()
+	eps, err := m.readEndpoints(containerID)
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range eps {
+		m.mu.Lock()
+		r := m.networks[e.NetworkID]
+		m.mu.Unlock()
+		errs = append(errs, m.detach(ctx, r, e))
+	}
+	return errors.Join(errs...)
+}
+
+// detach undoes one endpoint; r is nil when its network is gone.
+func (m *Manager) detach(ctx context.Context, r *record, e *endpointRecord) error {
+	e.State = stateRemoving
+	if err := m.writeEndpoint(e); err != nil {
+		return err
+	}
+	if r != nil {
+		list, err := m.cniList(r, e)
+		if err == nil {
+			err = m.cniDel(ctx, list, e)
+		}
+		if err != nil {
+			return fmt.Errorf("detach container %s from network %s: %w", e.ContainerID, r.Name, err)
+		}
+	}
+	m.mu.Lock()
+	m.dns.Remove(e.ContainerID, e.NetworkID)
+	var keep []reservation
+	for _, h := range m.ports[e.ContainerID] {
+		if slices.Contains(e.Ports, h.m) {
+			releasePorts([]reservation{h})
+		} else {
+			keep = append(keep, h)
+		}
+	}
+	if len(keep) == 0 {
+		delete(m.ports, e.ContainerID)
+	} else {
+		m.ports[e.ContainerID] = keep
+	}
+	m.mu.Unlock()
+	return m.removeEndpoint(e)
+}
+
+// Endpoints are the container's attachments, by network name.
+func (m *Manager) Endpoints(containerID string) (map[string]Endpoint, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	eps, err := m.readEndpoints(containerID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Endpoint{}
+	for _, e := range eps {
+		if e.State != stateAttached {
+			continue
+		}
+		ep := m.endpointOf(e)
+		out[ep.NetworkName] = ep
+	}
+	return out, nil
+}

@@ -1,0 +1,316 @@
+package network
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+)
+
+// requireRoot skips a test that programs the host's network.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes bridges, veths, network namespaces and firewall rules")
+	}
+}
+
+var (
+	pluginsOnce sync.Once
+	pluginsDir  string
+	pluginsErr  error
+)
+
+// plugins is bin/cni, built by hack/cni-plugins.sh when missing (the
+// script is cached: instant when make build ran it).
+func plugins(t *testing.T) string {
+	t.Helper()
+	pluginsOnce.Do(func() {
+		root, err := filepath.Abs("../..")
+		if err != nil {
+			pluginsErr = err
+			return
+		}
+		pluginsDir = filepath.Join(root, "bin", "cni")
+		if _, err := os.Stat(filepath.Join(pluginsDir, "bridge")); err == nil {
+			return
+		}
+		out, err := exec.Command(filepath.Join(root, "hack", "cni-plugins.sh")).CombinedOutput()
+		if err != nil {
+			pluginsErr = fmt.Errorf("hack/cni-plugins.sh: %v\n%s", err, out)
+		}
+	})
+	if pluginsErr != nil {
+		t.Fatal(pluginsErr)
+	}
+	return pluginsDir
+}
+
+func randHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+// fakeUpstream is a DNS server on 127.0.0.1 that answers every A query
+// with 192.0.2.99 and counts the queries: the embedded server's upstream
+// in tests, so that nothing is ever forwarded off the machine.
+type fakeUpstream struct {
+	addr    netip.AddrPort
+	mu      sync.Mutex
+	queries []string
+}
+
+func newFakeUpstream(t *testing.T) *fakeUpstream {
+	t.Helper()
+	f := &fakeUpstream{}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	srv := &mdns.Server{PacketConn: pc, Handler: mdns.HandlerFunc(func(w mdns.ResponseWriter, q *mdns.Msg) {
+		f.mu.Lock()
+		f.queries = append(f.queries, q.Question[0].Name)
+		f.mu.Unlock()
+		r := new(mdns.Msg)
+		r.SetReply(q)
+		if q.Question[0].Qtype == mdns.TypeA {
+			r.Answer = append(r.Answer, &mdns.A{Hdr: mdns.RR_Header{Name: q.Question[0].Name, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: 5}, A: net.IPv4(192, 0, 2, 99)})
+		}
+		w.WriteMsg(r)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return f
+}
+
+func (f *fakeUpstream) seen() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.queries...)
+}
+
+// testManager is a Manager in temporary roots with its own default bridge
+// name and the fake upstream; cleanup removes every network it made,
+// the default bridge's host side included.
+func testManager(t *testing.T, firewall string) (*Manager, *fakeUpstream) {
+	t.Helper()
+	requireRoot(t)
+	up := newFakeUpstream(t)
+	dir := t.TempDir()
+	m, err := New(context.Background(), Config{
+		DataRoot:      filepath.Join(dir, "data"),
+		ExecRoot:      filepath.Join(dir, "exec"),
+		PluginDirs:    []string{plugins(t)},
+		DefaultBridge: "bt" + randHex(6),
+		Firewall:      firewall,
+		DNSUpstreams:  []netip.AddrPort{up.addr},
+		Logf:          t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { teardown(t, m) })
+	return m, up
+}
+
+// teardown detaches every endpoint and removes every network m made.
+func teardown(t *testing.T, m *Manager) {
+	ctx := context.Background()
+	eps, _ := m.readEndpoints("")
+	for _, e := range eps {
+		if err := m.DetachAll(ctx, e.ContainerID); err != nil {
+			t.Errorf("teardown: %v", err)
+		}
+	}
+	m.mu.Lock()
+	var rs []*record
+	for _, r := range m.networks {
+		rs = append(rs, r)
+	}
+	m.mu.Unlock()
+	for _, r := range rs {
+		switch {
+		case r.Default && len(r.subnets()) > 0:
+			if err := m.unrealize(ctx, r); err != nil {
+				t.Errorf("teardown default bridge: %v", err)
+			}
+		case r.isBridge() && !r.Default:
+			if err := m.Remove(ctx, r.ID); err != nil {
+				t.Errorf("teardown network %s: %v", r.Name, err)
+			}
+		}
+	}
+	m.Close()
+}
+
+// testNetNS is a named network namespace (ip netns add), removed at
+// cleanup; its path is what a container's /proc/<pid>/ns/net would be.
+func testNetNS(t *testing.T) string {
+	t.Helper()
+	name := "bt-" + randHex(8)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	return "/run/netns/" + name
+}
+
+// serve starts a TCP server inside the namespace that answers each
+// connection with greeting and closes it. Its listening socket is made in
+// the namespace; accepting happens on any thread.
+func serve(t *testing.T, netns string, port int, greeting string) {
+	t.Helper()
+	var ln net.Listener
+	err := inNetNS(netns, func() error {
+		var err error
+		ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, greeting+"\n")
+			c.Close()
+		}
+	}()
+}
+
+// fetch connects from inside the namespace (host when netns is "") to
+// addr and reads one line.
+func fetch(netns, addr string, timeout time.Duration) (string, error) {
+	var line string
+	do := func() error {
+		c, err := net.DialTimeout("tcp", addr, timeout)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(timeout))
+		line, err = bufio.NewReader(c).ReadString('\n')
+		line = strings.TrimSpace(line)
+		return err
+	}
+	if netns == "" {
+		return line, do()
+	}
+	return line, inNetNS(netns, do)
+}
+
+// resolverIn is a Go resolver that sends every query, from inside the
+// namespace, to the name server named in resolvConf, and nowhere else.
+func resolverIn(t *testing.T, netns string, resolvConf []byte) *net.Resolver {
+	t.Helper()
+	servers := parseResolvConf(resolvConf).servers
+	if len(servers) != 1 {
+		t.Fatalf("resolv.conf names %d servers, want the embedded one:\n%s", len(servers), resolvConf)
+	}
+	server := netip.AddrPortFrom(servers[0], 53).String()
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var c net.Conn
+		err := inNetNS(netns, func() error {
+			var err error
+			c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, server)
+			return err
+		})
+		return c, err
+	}}
+}
+
+// nsRun runs a command inside the namespace (ip netns exec needs a name).
+func nsRun(t *testing.T, netns string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", filepath.Base(netns)}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip netns exec %s %s: %v: %s", filepath.Base(netns), strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// hostState counts what attaching leaves on the host: veths, network
+// namespaces, lease files, CNI cache entries, berth's firewall networks
+// and portmap rules.
+type hostState struct {
+	veths, netns, leases, cache, fwNets, portRules int
+}
+
+func snapshot(t *testing.T, m *Manager) hostState {
+	t.Helper()
+	var s hostState
+	out, _ := exec.Command("ip", "-o", "link", "show", "type", "veth").Output()
+	s.veths = strings.Count(string(out), "\n")
+	out, _ = exec.Command("ip", "netns", "list").Output()
+	s.netns = strings.Count(string(out), "\n")
+	filepath.WalkDir(m.ipamDir(), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if _, err := netip.ParseAddr(d.Name()); err == nil {
+				s.leases++
+			}
+		}
+		return nil
+	})
+	entries, _ := os.ReadDir(filepath.Join(m.cacheDir(), "results"))
+	s.cache = len(entries)
+	ids, err := m.fw.networks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.fwNets = len(ids)
+	s.portRules = portRules(t)
+	return s
+}
+
+// portRules counts the portmap plugin's per-container rules (nftables
+// table cni_hostport, or its iptables chains).
+func portRules(t *testing.T) int {
+	out, err := exec.Command("nft", "list", "table", "ip", "cni_hostport").Output()
+	n := 0
+	if err == nil {
+		n += len(regexp.MustCompile(`dnat to|masquerade`).FindAll(out, -1))
+	}
+	out, err = exec.Command("iptables", "-w", "-t", "nat", "-S").Output()
+	if err == nil {
+		n += len(regexp.MustCompile(`(?m)^-A CNI-DN-`).FindAll(out, -1))
+	}
+	return n
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

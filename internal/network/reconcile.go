@@ -1,0 +1,122 @@
+package network
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containernetworking/cni/libcni"
+)
+
+// Reconcile removes what belongs to containers that no longer exist: the
+// endpoints of containers live does not know, endpoints a crash left half
+// made or half removed, CNI cache entries without an endpoint, and
+// address leases without an attached endpoint. DEL runs for each (it
+// releases the address, the veth if its namespace is still there, and
+// the published ports' rules), so a berthd killed with -9 in the middle
+// of an attach leaves nothing behind once it has started again.
+//
+// Preconditions: no Attach or Detach runs concurrently (berthd calls it
+// once, at start, before serving).
+func (m *Manager) Reconcile(ctx context.Context, live func(containerID string) bool) error {
+	eps, err := m.readEndpoints("")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	keep := map[string]bool{} // "<network>/<container>/<ifname>" of the kept endpoints
+	for _, e := range eps {
+		m.mu.Lock()
+		r := m.networks[e.NetworkID]
+		m.mu.Unlock()
+		if e.State == stateAttached && live(e.ContainerID) && r != nil {
+			keep[e.NetworkID+"/"+e.ContainerID+"/"+e.IfName] = true
+			continue
+		}
+		if r == nil {
+			// Its network is gone: DEL from the cached configuration
+			// below, then drop the record.
+			m.removeEndpoint(e)
+			continue
+		}
+		if err := m.detach(ctx, r, e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	// Cache entries with no kept endpoint: an ADD whose record was lost,
+	// or a network removed under its endpoint.
+	atts, err := m.cni.GetCachedAttachments("")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, a := range atts {
+		if keep[a.Network+"/"+a.ContainerID+"/"+a.IfName] {
+			continue
+		}
+		list, err := libcni.NetworkConfFromBytes(a.Config)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// The namespace is not known to be the one ADD saw: DEL
+		// without entering any.
+		rt := &libcni.RuntimeConf{ContainerID: a.ContainerID, IfName: a.IfName, Args: a.CniArgs, CapabilityArgs: a.CapabilityArgs}
+		if err := m.cni.DelNetworkList(ctx, list, rt); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	errs = append(errs, m.releaseStrayLeases(keep))
+	return errors.Join(errs...)
+}
+
+// releaseStrayLeases removes host-local's lease files whose container has
+// no kept endpoint on that network. A lease file is named by its address
+// and holds "<container ID>\r\n<interface>".
+func (m *Manager) releaseStrayLeases(keep map[string]bool) error {
+	nets, err := os.ReadDir(m.ipamDir())
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	for _, n := range nets {
+		if !n.IsDir() {
+			continue
+		}
+		dir := filepath.Join(m.ipamDir(), n.Name())
+		m.mu.Lock()
+		_, known := m.networks[n.Name()]
+		m.mu.Unlock()
+		if !known {
+			os.RemoveAll(dir) // the network is gone: all its leases are stray
+			continue
+		}
+		leases, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, l := range leases {
+			if _, err := netip.ParseAddr(l.Name()); err != nil {
+				continue // lock, last_reserved_ip.N
+			}
+			data, err := os.ReadFile(filepath.Join(dir, l.Name()))
+			if err != nil {
+				continue
+			}
+			id, ifname, _ := bytes.Cut(data, []byte("\r\n"))
+			if !keep[n.Name()+"/"+strings.TrimSpace(string(id))+"/"+strings.TrimSpace(string(ifname))] {
+				if err := os.Remove(filepath.Join(dir, l.Name())); err != nil && !os.IsNotExist(err) {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
