@@ -64,7 +64,7 @@ var shimOnce = sync.OnceValues(func() (string, error) {
 	}
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/berth-shim")
 	cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	cmd.Env = append(os.Environ(), "GOFLAGS=")
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build berth-shim: %v\n%s", err, out)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -232,6 +233,11 @@ func (s *server) createInit() error {
 	p := s.init
 	pidFile := filepath.Join(s.cfg.Bundle, InitPid)
 	os.Remove(pidFile)
+	// A restarted container reuses its directory: the last run's exit
+	// must not pass for this one's.
+	if err := os.Remove(filepath.Join(s.cfg.Bundle, ExitFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the previous exit status: %w", err)
+	}
 	pid, since, err := s.runWithStdio(p, pidFile, func(io *stdio, consoleSocket string) error {
 		return s.rt.Create(ctx, s.cfg.ID, runtimeclient.CreateOptions{
 			Bundle: s.cfg.Bundle, PidFile: pidFile, ConsoleSocket: consoleSocket,

@@ -114,78 +114,90 @@ func TestShimLifecycle(t *testing.T) {
 
 func TestShimLifecycleRunc(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat("/usr/sbin/runc"); err != nil {
-		t.Skip("runc is not installed at /usr/sbin/runc")
+	if _, err := os.Stat(runcPath); err != nil {
+		t.Skip("runc is not installed at " + runcPath)
 	}
-	lifecycle(t, withRuntime("/usr/sbin/runc"))
+	lifecycle(t, withRuntime(runcPath))
 }
+
+// forRuntimes runs fn as parallel subtests with berth-runtime and with
+// runc (skipped where runc is missing).
+func forRuntimes(t *testing.T, fn func(t *testing.T, rt rigOption)) {
+	t.Run("berth-runtime", func(t *testing.T) {
+		t.Parallel()
+		fn(t, func(*rig) {})
+	})
+	t.Run("runc", func(t *testing.T) {
+		t.Parallel()
+		if _, err := os.Stat(runcPath); err != nil {
+			t.Skip("runc is not installed at " + runcPath)
+		}
+		fn(t, withRuntime(runcPath))
+	})
+}
+
+const runcPath = "/usr/sbin/runc"
 
 // A running container killed with SIGKILL exits 137; Delete then leaves no
 // process, no runtime state, no cgroup and no mount behind.
 func TestShimKillAndDeleteLeaveNothing(t *testing.T) {
 	t.Parallel()
-	for name, path := range map[string]string{"berth-runtime": "", "runc": "/usr/sbin/runc"} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			var opts []rigOption
-			if path != "" {
-				if _, err := os.Stat(path); err != nil {
-					t.Skip("runc is not installed")
-				}
-				opts = append(opts, withRuntime(path))
+	forRuntimes(t, func(t *testing.T, rt rigOption) {
+		r := newRig(t, []string{"/bin/probe", "sleep", "1000"}, rt)
+		mountsBefore := mountsMentioning(t, r.bundle.Dir)
+		c := r.spawn()
+		ctx := ctxT(t)
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := c.State(ctx)
+		if st.Status != StatusRunning {
+			t.Fatalf("state after start: %+v", st)
+		}
+		cgroups := procCgroupDirs(t, st.Pid)
+		if len(cgroups) == 0 {
+			t.Fatal("the init has no cgroup of its own")
+		}
+		if err := c.Kill(ctx, syscall.SIGKILL, false); err != nil {
+			t.Fatal(err)
+		}
+		r.mustWait(137)
+		shimPid := r.shimPid()
+		if err := c.Delete(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitGone(shimPid, 5*time.Second); err != nil {
+			t.Error(err)
+		}
+		if _, err := os.Stat("/proc/" + strconv.Itoa(st.Pid)); err == nil {
+			t.Errorf("init %d still in /proc", st.Pid)
+		}
+		if list, _ := r.rt.List(ctx); len(list) != 0 {
+			t.Errorf("runtime still lists %+v", list)
+		}
+		if _, err := os.Stat(filepath.Join(r.rt.Root, r.id)); !os.IsNotExist(err) {
+			t.Errorf("runtime state directory left: %v", err)
+		}
+		for _, d := range cgroups {
+			if _, err := os.Stat(d); !os.IsNotExist(err) {
+				t.Errorf("cgroup %s left: %v", d, err)
 			}
-			r := newRig(t, []string{"/bin/probe", "sleep", "1000"}, opts...)
-			mountsBefore := mountsMentioning(t, r.bundle.Dir)
-			c := r.spawn()
-			ctx := ctxT(t)
-			if err := c.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			st, _ := c.State(ctx)
-			if st.Status != StatusRunning {
-				t.Fatalf("state after start: %+v", st)
-			}
-			cgroups := procCgroupDirs(t, st.Pid)
-			if len(cgroups) == 0 {
-				t.Fatal("the init has no cgroup of its own")
-			}
-			if err := c.Kill(ctx, syscall.SIGKILL, false); err != nil {
-				t.Fatal(err)
-			}
-			r.mustWait(137)
-			shimPid := r.shimPid()
-			if err := c.Delete(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := waitGone(shimPid, 5*time.Second); err != nil {
-				t.Error(err)
-			}
-			if _, err := os.Stat("/proc/" + strconv.Itoa(st.Pid)); err == nil {
-				t.Errorf("init %d still in /proc", st.Pid)
-			}
-			if list, _ := r.rt.List(ctx); len(list) != 0 {
-				t.Errorf("runtime still lists %+v", list)
-			}
-			if _, err := os.Stat(filepath.Join(r.rt.Root, r.id)); !os.IsNotExist(err) {
-				t.Errorf("runtime state directory left: %v", err)
-			}
-			for _, d := range cgroups {
-				if _, err := os.Stat(d); !os.IsNotExist(err) {
-					t.Errorf("cgroup %s left: %v", d, err)
-				}
-			}
-			if after := mountsMentioning(t, r.bundle.Dir); len(after) != len(mountsBefore) {
-				t.Errorf("mounts under the bundle: before %q, after %q", mountsBefore, after)
-			}
-		})
-	}
+		}
+		if after := mountsMentioning(t, r.bundle.Dir); len(after) != len(mountsBefore) {
+			t.Errorf("mounts under the bundle: before %q, after %q", mountsBefore, after)
+		}
+	})
 }
 
 // With a tty: an attached client types into the container's shell and
 // reads the echo; a resize reaches the shell's terminal.
 func TestShimTtyAttachResize(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, []string{"/bin/sh"}, withTty, withStdin)
+	forRuntimes(t, testTtyAttachResize)
+}
+
+func testTtyAttachResize(t *testing.T, rt rigOption) {
+	r := newRig(t, []string{"/bin/sh"}, withTty, withStdin, rt)
 	c := r.spawn()
 	ctx := ctxT(t)
 	inR, inW := io.Pipe()
@@ -263,7 +275,11 @@ func TestShimStdinPipe(t *testing.T) {
 // log), exit codes, resize, kill.
 func TestShimExec(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, []string{"/bin/probe", "sleep", "1000"})
+	forRuntimes(t, testExec)
+}
+
+func testExec(t *testing.T, rt rigOption) {
+	r := newRig(t, []string{"/bin/probe", "sleep", "1000"}, rt)
 	c := r.spawn()
 	ctx := ctxT(t)
 	proc := func(args ...string) *specs.Process {
@@ -609,4 +625,62 @@ func TestShimIdleRSS(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.mustWait(137)
+}
+
+// Pause and Resume show in the state; a container started again from the
+// same directory (a restart) appends to its log and records its new exit.
+func TestShimPauseAndRestart(t *testing.T) {
+	t.Parallel()
+	script := "if [ -e /ran ]; then echo second; exit 2; fi; touch /ran; echo first; read x; exit 1"
+	r := newRig(t, []string{"/bin/sh", "-c", script}, withStdin)
+	c := r.spawn()
+	ctx := ctxT(t)
+	inR, inW := io.Pipe()
+	a, err := c.Attach(ctx, AttachOptions{Stdin: inR, Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := c.State(ctx); st.Status != StatusPaused {
+		t.Errorf("state after pause: %+v", st)
+	}
+	if err := c.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := c.State(ctx); st.Status != StatusRunning {
+		t.Errorf("state after resume: %+v", st)
+	}
+	inW.Close() // read gets end of file: exit 1
+	r.mustWait(1)
+	a.Wait()
+	if err := c.Pause(ctx); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("pause after exit: %v", err)
+	}
+	if err := c.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	c = r.spawn()
+	if _, err := ReadExit(r.bundle.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the previous run's exit.json is still there: %v", err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.mustWait(2)
+	if e, err := ReadExit(r.bundle.Dir); err != nil || e.Code != 2 {
+		t.Errorf("exit.json of the second run: %+v, %v", e, err)
+	}
+	var lines []string
+	for _, m := range r.logMessages() {
+		lines = append(lines, string(m.Line))
+	}
+	if strings.Join(lines, "") != "first\nsecond\n" {
+		t.Errorf("log of both runs: %q", lines)
+	}
 }

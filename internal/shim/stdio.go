@@ -46,6 +46,8 @@ type stdio struct {
 	attaches map[*attachment]struct{}
 	ended    bool
 	outDone  chan struct{} // closed when every pump has ended
+
+	closeOnce sync.Once
 }
 
 func newStdio(tty, withStdin bool) *stdio {
@@ -291,8 +293,13 @@ func (s *stdio) drain(d time.Duration) {
 	}
 }
 
-// close releases everything once the process is gone and drained.
+// close releases everything once the process is gone and drained, or the
+// shim is exiting; it may be called from both, once takes effect.
 func (s *stdio) close() {
+	s.closeOnce.Do(s.doClose)
+}
+
+func (s *stdio) doClose() {
 	s.closeChildEnds()
 	s.stdinMu.Lock()
 	if s.stdin != nil && !s.stdinClosed {
