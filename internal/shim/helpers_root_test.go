@@ -46,8 +46,15 @@ func TestMain(m *testing.M) {
 		fmt.Println("spawned")
 		select {}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if shimBuildDir != "" {
+		os.RemoveAll(shimBuildDir)
+	}
+	os.Exit(code)
 }
+
+// shimBuildDir is where shimOnce built berth-shim, removed after the tests.
+var shimBuildDir string
 
 var shimOnce = sync.OnceValues(func() (string, error) {
 	if p := os.Getenv("BERTH_SHIM"); p != "" {
@@ -57,6 +64,7 @@ var shimOnce = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	shimBuildDir = dir
 	bin := filepath.Join(dir, "berth-shim")
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
