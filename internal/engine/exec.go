@@ -218,6 +218,20 @@ func (e *Engine) execProcessSpec(c *ctr, req *container.ExecCreateRequest, size 
 	return spec.Process, nil
 }
 
+// dropExecs forgets a container's exec sessions when it stops: their
+// processes went with it. Callers hold c.mu.
+func (e *Engine) dropExecs(c *ctr) {
+	if len(c.execIDs) == 0 {
+		return
+	}
+	e.mu.Lock()
+	for _, id := range c.execIDs {
+		delete(e.execs, id)
+	}
+	e.mu.Unlock()
+	c.execIDs = nil
+}
+
 // ExecInspect describes an exec, as docker's GET /exec/{id}/json.
 func (e *Engine) ExecInspect(ctx context.Context, execID string) (*container.ExecInspectResponse, error) {
 	x, err := e.execSession(execID)

@@ -85,6 +85,7 @@ func (e *Engine) exited(c *ctr, exit *shim.Exit, errMsg string) {
 	}
 	c.lastExit = exit.Code
 	c.exits++
+	e.dropExecs(c)
 	restart := e.shouldRestart(c)
 	c.exitOnNext = false
 	if restart {

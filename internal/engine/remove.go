@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/berth-project/berth/internal/errdefs"
+	"github.com/berth-project/berth/internal/shim"
 	"os"
 	"time"
 
@@ -45,11 +46,18 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 	c.exitOnNext = true
 	c.cancelRestart()
 	t := c.task
+	paused := c.rec.State.Status == container.StatePaused
 	c.mu.Unlock()
 
 	if t != nil {
-		if err := t.Kill(ctx, unix.SIGKILL, true); err != nil {
+		if err := t.Kill(ctx, unix.SIGKILL, true); err != nil && !errors.Is(err, shim.ErrNotRunning) {
 			e.logf("container %s: kill for removal: %v", c.id, err)
+		}
+		if paused {
+			// SIGKILL waits for a frozen process to be thawed.
+			if err := t.Resume(ctx); err != nil && !errors.Is(err, shim.ErrNotRunning) {
+				e.logf("container %s: resume for removal: %v", c.id, err)
+			}
 		}
 		// The exit monitor releases the run; give it a bounded time, then
 		// take over.
@@ -130,6 +138,12 @@ func (e *Engine) destroy(c *ctr, removeVolumes bool) error {
 		}
 	}
 	c.removed = true
+	// Attaches waiting for a start that will not come end now.
+	for _, p := range c.pending {
+		p.done <- conflictf("container %s was removed", c.id)
+		close(p.started)
+	}
+	c.pending = nil
 	c.notify()
 	e.emit(events.ActionDestroy, c, nil)
 	if len(errs) > 0 {

@@ -160,11 +160,12 @@ func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
 		return conflictf("cannot kill container: %s: container %s is not running", ref, c.id)
 	}
 	stopSig, _ := specconv.StopSignal(nil, c.rec.Config.StopSignal)
-	resume := false
 	if sig == stopSig {
 		c.exitOnNext = true
-		resume = c.rec.State.Status == container.StatePaused
 	}
+	// A frozen process acts on no signal, SIGKILL included, until it is
+	// thawed: docker resumes after the stop signal and SIGKILL.
+	resume := c.rec.State.Status == container.StatePaused && (sig == stopSig || sig == unix.SIGKILL)
 	t := c.task
 	c.mu.Unlock()
 	return e.signal(ctx, c, t, sig, resume)
