@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,12 +33,19 @@ import (
 // to be killed (TestShimSurvivesStarterDeath).
 const helperEnv = "BERTH_SHIM_TEST_SPAWN"
 
+// helperIgnoreEnv makes the spawner ignore a few signals first.
+const helperIgnoreEnv = "BERTH_SHIM_TEST_IGNORE"
+
 func TestMain(m *testing.M) {
 	if opts := os.Getenv(helperEnv); opts != "" {
 		var o SpawnOptions
 		if err := json.Unmarshal([]byte(opts), &o); err != nil {
 			fmt.Println("bad options:", err)
 			os.Exit(2)
+		}
+		if os.Getenv(helperIgnoreEnv) != "" {
+			// A careless engine: the shim must not pass these on.
+			signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGPIPE)
 		}
 		if _, err := Spawn(context.Background(), o); err != nil {
 			fmt.Println("spawn:", err)
@@ -324,4 +332,31 @@ func readAllFrom(t *testing.T, r io.Reader) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// spawnViaHelper spawns r's shim from another process (this test binary
+// in helper mode) and returns that process, still running; extraEnv is
+// added to its environment.
+func (r *rig) spawnViaHelper(extraEnv ...string) *exec.Cmd {
+	r.t.Helper()
+	data, _ := json.Marshal(r.opts)
+	helper := exec.Command(os.Args[0], "-test.run=^$")
+	helper.Env = append(append(os.Environ(), helperEnv+"="+string(data)), extraEnv...)
+	out, err := helper.StdoutPipe()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() {
+		helper.Process.Kill()
+		helper.Wait()
+	})
+	line := make([]byte, 64)
+	n, _ := io.ReadAtLeast(out, line, len("spawned"))
+	if !strings.HasPrefix(string(line[:n]), "spawned") {
+		r.t.Fatalf("helper: %q", line[:n])
+	}
+	return helper
 }

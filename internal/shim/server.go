@@ -143,8 +143,16 @@ func start(cfg Config) (*server, error) {
 	}
 	// Signals to the shim are not the container's: the engine sends those
 	// through the socket. A terminal's or a session's signals must not
-	// end the shim either.
-	signal.Ignore(unix.SIGINT, unix.SIGHUP, unix.SIGTERM, unix.SIGQUIT, unix.SIGPIPE)
+	// end the shim either. They are caught into a channel nobody reads
+	// (the signal package drops what does not fit) rather than ignored:
+	// an ignored signal stays ignored across execve, in the runtime and
+	// so in the container's processes, while a caught one is reset to its
+	// default in every child Go starts.
+	// This also undoes a SIGHUP or SIGINT the shim was started with
+	// ignored (by a careless engine, or nohup): the Go runtime keeps those
+	// two ignored, and installs its own handler, reset in children, for
+	// every other signal inherited as ignored.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGINT, unix.SIGHUP, unix.SIGTERM, unix.SIGQUIT, unix.SIGPIPE)
 
 	s := &server{cfg: cfg, done: make(chan struct{}), execs: map[string]*process{}}
 	s.reaper = newReaper()

@@ -2,11 +2,9 @@ package shim
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -459,23 +457,7 @@ func TestShimLogRotation(t *testing.T) {
 func TestShimSurvivesStarterDeath(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, []string{"/bin/probe", "sleep", "1000"})
-	data, _ := json.Marshal(r.opts)
-	helper := exec.Command(os.Args[0], "-test.run=^$")
-	helper.Env = append(os.Environ(), helperEnv+"="+string(data))
-	out, err := helper.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := helper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line := make([]byte, 64)
-	n, _ := io.ReadAtLeast(out, line, len("spawned"))
-	if !strings.HasPrefix(string(line[:n]), "spawned") {
-		helper.Process.Kill()
-		helper.Wait()
-		t.Fatalf("helper: %q", line[:n])
-	}
+	helper := r.spawnViaHelper()
 	shimPid := r.shimPid()
 	if ppid := parentOf(t, shimPid); ppid != helper.Process.Pid {
 		t.Errorf("the shim's parent is %d, want the spawner %d", ppid, helper.Process.Pid)
@@ -682,5 +664,32 @@ func TestShimPauseAndRestart(t *testing.T) {
 	}
 	if strings.Join(lines, "") != "first\nsecond\n" {
 		t.Errorf("log of both runs: %q", lines)
+	}
+}
+
+// The container's processes start with every signal at its default: the
+// shim does not want SIGTERM and the like, but must not hand its own
+// dispositions down (an ignored signal survives execve).
+func TestShimContainerSignalsDefault(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, []string{"/bin/sh", "-c", "exec grep -E '^Sig(Ign|Blk)' /proc/self/status"})
+	// Spawned by a process that ignores SIGHUP, SIGINT, SIGUSR1 and
+	// SIGPIPE, which the shim inherits.
+	r.spawnViaHelper(helperIgnoreEnv + "=1")
+	c, err := Dial(r.bundle.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.c = c
+	if err := c.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	r.mustWait(0)
+	logged := ""
+	for _, m := range r.logMessages() {
+		logged += string(m.Line)
+	}
+	if logged != "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n" {
+		t.Errorf("the container's signal dispositions:\n%s", logged)
 	}
 }
