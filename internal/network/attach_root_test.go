@@ -16,6 +16,7 @@ import (
 // through the embedded DNS server; names of the network never go to the
 // upstream server.
 func TestUserNetworkNamesAndAliases(t *testing.T) {
+	t.Parallel()
 	m, up := testManager(t, "")
 	ctx := context.Background()
 	created, err := m.Create(ctx, network.CreateRequest{Name: "bt-names"})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -115,7 +117,7 @@ func testManager(t *testing.T, firewall string) (*Manager, *fakeUpstream) {
 	t.Helper()
 	requireRoot(t)
 	up := newFakeUpstream(t)
-	dir := t.TempDir()
+	dir := shmDir(t)
 	m, err := New(context.Background(), Config{
 		DataRoot:      filepath.Join(dir, "data"),
 		ExecRoot:      filepath.Join(dir, "exec"),
@@ -160,6 +162,18 @@ func teardown(t *testing.T, m *Manager) {
 		}
 	}
 	m.Close()
+}
+
+// shmDir is a temporary directory on tmpfs: berthd's exec-root is on
+// tmpfs too, and the root disk's file creation is slow here.
+func shmDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "berth-network-test-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // testNetNS is a named network namespace (ip netns add), removed at
@@ -256,9 +270,10 @@ func nsRun(t *testing.T, netns string, args ...string) string {
 	return string(out)
 }
 
-// hostState counts what attaching leaves on the host: veths, network
-// namespaces, lease files, CNI cache entries, berth's firewall networks
-// and portmap rules.
+// hostState counts what attaching leaves on the host, of this manager's
+// only (other tests and packages run beside it): veths on its bridges,
+// the namespaces its cycles made (cycleNSPrefix), lease files, CNI cache entries, its
+// networks' firewall rules and the portmap rules for its subnets.
 type hostState struct {
 	veths, netns, leases, cache, fwNets, portRules int
 }
@@ -266,10 +281,30 @@ type hostState struct {
 func snapshot(t *testing.T, m *Manager) hostState {
 	t.Helper()
 	var s hostState
-	out, _ := exec.Command("ip", "-o", "link", "show", "type", "veth").Output()
-	s.veths = strings.Count(string(out), "\n")
+	m.mu.Lock()
+	bridges := map[string]bool{}
+	short := map[string]bool{}
+	var subnets []netip.Prefix
+	for _, r := range m.networks {
+		if r.Bridge != "" {
+			bridges[r.Bridge] = true
+			short[shortID(r.ID)] = true
+			subnets = append(subnets, r.subnets()...)
+		}
+	}
+	m.mu.Unlock()
+	out, _ := exec.Command("ip", "-j", "link", "show", "type", "veth").Output()
+	var links []struct {
+		Master string `json:"master"`
+	}
+	json.Unmarshal(out, &links)
+	for _, l := range links {
+		if bridges[l.Master] {
+			s.veths++
+		}
+	}
 	out, _ = exec.Command("ip", "netns", "list").Output()
-	s.netns = strings.Count(string(out), "\n")
+	s.netns = len(regexp.MustCompile(`(?m)^` + cycleNSPrefix(m)).FindAll(out, -1))
 	filepath.WalkDir(m.ipamDir(), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			if _, err := netip.ParseAddr(d.Name()); err == nil {
@@ -284,33 +319,41 @@ func snapshot(t *testing.T, m *Manager) hostState {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.fwNets = len(ids)
-	s.portRules = portRules(t)
+	for _, id := range ids {
+		if short[id] {
+			s.fwNets++
+		}
+	}
+	s.portRules = portRules(subnets)
 	return s
 }
 
-// portRules counts the portmap plugin's per-container rules (nftables
-// table cni_hostport, or its iptables chains).
-func portRules(t *testing.T) int {
-	out, err := exec.Command("nft", "list", "table", "ip", "cni_hostport").Output()
-	n := 0
-	if err == nil {
-		n += len(regexp.MustCompile(`dnat to|masquerade`).FindAll(out, -1))
+// portRules counts the portmap plugin's rules (nftables table
+// cni_hostport, or its iptables chains) that name an address of subnets.
+func portRules(subnets []netip.Prefix) int {
+	var text []byte
+	if out, err := exec.Command("nft", "list", "table", "ip", "cni_hostport").Output(); err == nil {
+		text = append(text, out...)
 	}
-	out, err = exec.Command("iptables", "-w", "-t", "nat", "-S").Output()
-	if err == nil {
-		n += len(regexp.MustCompile(`(?m)^-A CNI-DN-`).FindAll(out, -1))
+	if out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").Output(); err == nil {
+		text = append(text, out...)
+	}
+	n := 0
+	addr := regexp.MustCompile(`\d+\.\d+\.\d+\.\d+`)
+	for _, line := range strings.Split(string(text), "\n") {
+		if !strings.Contains(line, "dnat") && !strings.Contains(line, "masquerade") && !strings.Contains(line, "CNI-") {
+			continue
+		}
+		for _, a := range addr.FindAllString(line, -1) {
+			ip, err := netip.ParseAddr(a)
+			if err == nil && slices.ContainsFunc(subnets, func(p netip.Prefix) bool { return p.Contains(ip) }) {
+				n++
+				break
+			}
+		}
 	}
 	return n
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// cycleNSPrefix names the namespaces the cycles of m's test make.
+func cycleNSPrefix(m *Manager) string { return "bt-cy-" + m.cfg.DefaultBridge + "-" }

@@ -42,6 +42,7 @@ func listenHost(t *testing.T, addr netip.Addr, greeting string) netip.AddrPort {
 // its DNS answers local names but forwards nothing; a normal network's
 // container reaches the same host address.
 func TestInternalNetwork(t *testing.T) {
+	t.Parallel()
 	m, up := testManager(t, "")
 	ctx := context.Background()
 	if _, err := m.Create(ctx, network.CreateRequest{Name: "bt-int", Internal: true}); err != nil {
@@ -109,6 +110,8 @@ func TestInternalNetwork(t *testing.T) {
 // Containers on different networks cannot reach each other, in either
 // direction; containers on one network can. Run with both backends.
 func TestNetworksIsolated(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
 	for _, fw := range []string{backendNFTables, backendIPTables} {
 		t.Run(fw, func(t *testing.T) {
 			if _, err := newFirewall(context.Background(), fw); err != nil {
@@ -158,6 +161,7 @@ func TestNetworksIsolated(t *testing.T) {
 // A second network connected to a running container gives it eth1 and
 // reach into that network; disconnecting takes both away again.
 func TestConnectDisconnect(t *testing.T) {
+	t.Parallel()
 	m, _ := testManager(t, "")
 	ctx := context.Background()
 	for _, n := range []string{"bt-c1", "bt-c2"} {

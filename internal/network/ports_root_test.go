@@ -29,6 +29,7 @@ func freePort(t *testing.T) int {
 // the published port through its own gateway; the same host port for a
 // second container is refused with docker's message and leaves nothing.
 func TestPublishedPorts(t *testing.T) {
+	t.Parallel()
 	m, _ := testManager(t, "")
 	ctx := context.Background()
 	for _, n := range []string{"bt-pub", "bt-other"} {
@@ -103,6 +104,7 @@ func TestPublishedPorts(t *testing.T) {
 }
 
 func TestPortRangeFirstFree(t *testing.T) {
+	t.Parallel()
 	m, _ := testManager(t, "")
 	ctx := context.Background()
 	if _, err := m.Create(ctx, network.CreateRequest{Name: "bt-range"}); err != nil {
