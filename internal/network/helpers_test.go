@@ -304,7 +304,7 @@ func snapshot(t *testing.T, m *Manager) hostState {
 		}
 	}
 	out, _ = exec.Command("ip", "netns", "list").Output()
-	s.netns = len(regexp.MustCompile(`(?m)^` + cycleNSPrefix(m)).FindAll(out, -1))
+	s.netns = len(regexp.MustCompile(`(?m)^`+cycleNSPrefix(m)).FindAll(out, -1))
 	filepath.WalkDir(m.ipamDir(), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			if _, err := netip.ParseAddr(d.Name()); err == nil {
