@@ -26,6 +26,7 @@ install: build
 	install -D -m 0755 $(BIN)/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime
 	install -D -m 0755 $(BIN)/berthd $(DESTDIR)$(PREFIX)/bin/berthd
 	install -D -m 0755 $(BIN)/berth $(DESTDIR)$(PREFIX)/bin/berth
+	install -D -m 0755 $(BIN)/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
 
 # Debian packages the build, the main job and the tests need.
 deps:
@@ -46,7 +47,7 @@ vet:
 test: deps build vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	./hack/cni-plugins.sh
-	BERTH_RUNTIME=$(CURDIR)/$(BIN)/berth-runtime $(GO) test -count=1 -timeout 30m ./...
+	BERTH_RUNTIME=$(CURDIR)/$(BIN)/berth-runtime BERTH_SHIM=$(CURDIR)/$(BIN)/berth-shim BERTH_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./...
 
 # The root suites in a qemu guest with cgroup v2 only and systemd as PID 1
 # (cmd/berth-vm): the host layout most machines have and this one lacks.
