@@ -1,10 +1,12 @@
 package network
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -87,6 +89,11 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (networ
 		}
 		r.IPAM.Config = append(r.IPAM.Config, network.IPAMConfig{Subnet: s, Gateway: firstHost(s)})
 	}
+
+	// IPv4 first, as docker lists them.
+	slices.SortStableFunc(r.IPAM.Config, func(a, b network.IPAMConfig) int {
+		return cmp.Compare(a.Subnet.Addr().BitLen(), b.Subnet.Addr().BitLen())
+	})
 
 	m.mu.Lock()
 	if err := m.save(r); err != nil {
