@@ -92,6 +92,9 @@ type env struct {
 func newEnv(t *testing.T, edit ...func(*engine.Config)) *env {
 	t.Helper()
 	needRoot(t)
+	// Each env has roots of its own: the tests run side by side (most of
+	// a container's start is waiting for the runtime).
+	t.Parallel()
 	// A missing shim fails the tests that start containers (start
 	// says why), not those that do not.
 	shim, err := shimOnce()
