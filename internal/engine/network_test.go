@@ -89,4 +89,3 @@ func TestVolumesFromAndPrune(t *testing.T) {
 		t.Errorf("pruned containers still hold the volume: %v", refs)
 	}
 }
-
