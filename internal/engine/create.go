@@ -329,8 +329,12 @@ func (e *Engine) checkHostConfig(cfg *container.Config, hc *container.HostConfig
 		return nil, notFoundf("network %s not found", nm)
 	}
 	if nc != nil {
+		// Endpoint settings may only name the container's own network
+		// ("default" is the docker CLI's name of bridge) until berth has
+		// networks to connect to.
 		for n := range nc.EndpointsConfig {
-			if n != string(hc.NetworkMode) && !(n == network.NetworkBridge && hc.NetworkMode == network.NetworkBridge) {
+			own := n == string(hc.NetworkMode) || hc.NetworkMode == network.NetworkBridge && n == network.NetworkDefault
+			if !own {
 				return nil, notFoundf("network %s not found", n)
 			}
 		}

@@ -324,7 +324,7 @@ func TestForceRemoveRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertGone(t, v, id, pid)
-	if ev := v.eventsOf(id); !slices.Equal(ev, []string{"create", "start", "die", "destroy"}) {
+	if ev := v.eventsOf(id); !slices.Equal(ev, []string{"create", "start", "kill", "die", "destroy"}) {
 		t.Errorf("events %v", ev)
 	}
 }

@@ -52,6 +52,8 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 	if t != nil {
 		if err := t.Kill(ctx, unix.SIGKILL, true); err != nil && !errors.Is(err, shim.ErrNotRunning) {
 			e.logf("container %s: kill for removal: %v", c.id, err)
+		} else if err == nil {
+			e.emit(events.ActionKill, c, map[string]string{"signal": "9"})
 		}
 		if paused {
 			// SIGKILL waits for a frozen process to be thawed.
