@@ -3,6 +3,7 @@ package engine_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"github.com/berth-project/berth/internal/errdefs"
 	"io"
@@ -154,6 +155,20 @@ func TestStopKillPause(t *testing.T) {
 	}
 	if len(stats) != 1 || stats[0].MemoryStats.Usage == 0 || stats[0].PidsStats.Current == 0 || stats[0].CPUStats.SystemUsage == 0 {
 		t.Errorf("stats %+v", stats)
+	}
+	// Streaming: a sample a second, each with the previous CPU sample.
+	stats = nil
+	sctx, cancel := context.WithCancel(ctx(t))
+	err = v.e.Stats(sctx, id, engine.StatsOptions{Stream: true}, func(s *container.StatsResponse) error {
+		stats = append(stats, s)
+		if len(stats) == 2 {
+			cancel()
+		}
+		return nil
+	})
+	cancel()
+	if err != nil || len(stats) != 2 || stats[1].PreCPUStats.SystemUsage == 0 || !stats[1].PreRead.Equal(stats[0].Read) {
+		t.Errorf("streamed stats: %d samples, %v", len(stats), err)
 	}
 	if err := v.e.Pause(ctx(t), id); err != nil {
 		t.Fatal(err)
