@@ -357,3 +357,28 @@ func portRules(subnets []netip.Prefix) int {
 
 // cycleNSPrefix names the namespaces the cycles of m's test make.
 func cycleNSPrefix(m *Manager) string { return "bt-cy-" + m.cfg.DefaultBridge + "-" }
+
+// TestMain puts the host's forwarding switches back as the tests found
+// them: the bridge plugin turns them on at the first attach (as docker
+// does, and berthd keeps them on), but a test run leaves the machine as
+// it was.
+func TestMain(m *testing.M) {
+	switches := []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding", "/proc/sys/net/ipv6/conf/default/forwarding"}
+	was := map[string][]byte{}
+	for _, p := range switches {
+		if v, err := os.ReadFile(p); err == nil {
+			was[p] = v
+		}
+	}
+	code := m.Run()
+	if os.Geteuid() == 0 {
+		for _, p := range switches {
+			if v, ok := was[p]; ok {
+				if now, err := os.ReadFile(p); err == nil && string(now) != string(v) {
+					os.WriteFile(p, v, 0o644)
+				}
+			}
+		}
+	}
+	os.Exit(code)
+}
