@@ -335,7 +335,7 @@ func (e *Engine) CopyTo(ctx context.Context, ref, p string, r io.Reader, opts Co
 		defer pr.Close()
 		in = pr
 	}
-	if _, err := archive.Apply(ctx, fdPath(dest.file), in, archive.ApplyOptions{Whiteouts: archive.WhiteoutApply}); err != nil {
+	if _, err := archive.Apply(ctx, fdPath(dest.file), in, archive.ApplyOptions{Whiteouts: archive.WhiteoutNone}); err != nil {
 		var ee *archive.EntryError
 		if errors.As(err, &ee) {
 			return invalidf("extract to %s: %v", p, err)

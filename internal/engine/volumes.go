@@ -106,7 +106,7 @@ func copyUp(ctx context.Context, rootfs, dest, volumeDir string) error {
 	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(archive.Tar(ctx, fdPath(src), pw, archive.TarOptions{})) }()
-	_, err = archive.Apply(ctx, volumeDir, pr, archive.ApplyOptions{Whiteouts: archive.WhiteoutApply})
+	_, err = archive.Apply(ctx, volumeDir, pr, archive.ApplyOptions{Whiteouts: archive.WhiteoutNone})
 	pr.Close()
 	if err != nil {
 		return err
