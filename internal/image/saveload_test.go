@@ -269,3 +269,52 @@ func TestRemoveAndPrune(t *testing.T) {
 		t.Errorf("prune with a bad filter: %v", err)
 	}
 }
+
+func TestCommit(t *testing.T) {
+	svc, _ := newStore(t)
+	f, err := os.Open(images.Archive(t, images.Busybox(t), images.OCIArchive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := svc.Load(ctx(t), f, nil); err != nil {
+		t.Fatal(err)
+	}
+	parent, err := svc.Get(ctx(t), "berth/busybox:latest")
+	if err != nil {
+		imgs, _ := svc.List(ctx(t), image.ListOptions{})
+		if len(imgs) != 1 {
+			t.Fatal(err)
+		}
+		parent = imgs[0]
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "etc/committed", Mode: 0o644, Size: 3, Typeflag: tar.TypeReg})
+	tw.Write([]byte("yes"))
+	tw.WriteHeader(&tar.Header{Name: "bin/.wh.busybox", Typeflag: tar.TypeReg})
+	tw.Close()
+	cfg := parent.Config.Config
+	cfg.Cmd = []string{"/bin/probe"}
+	img, err := svc.Commit(ctx(t), image.CommitOptions{Parent: parent.ID, Layer: &buf, Config: cfg, Author: "me", Comment: "a test", CreatedBy: "/bin/sh", Ref: "committed:v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(img.Layers) != len(parent.Layers)+1 || img.Layers[0].ChainID != parent.Layers[0].ChainID {
+		t.Errorf("layers %+v on parent %+v", img.Layers, parent.Layers)
+	}
+	if !slices.Equal(img.Config.Config.Cmd, []string{"/bin/probe"}) || img.Config.Author != "me" {
+		t.Errorf("config %+v", img.Config)
+	}
+	root := mountImage(t, svc, img)
+	if data, err := os.ReadFile(filepath.Join(root, "etc", "committed")); string(data) != "yes" {
+		t.Errorf("committed file: %q %v", data, err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "bin", "busybox")); !os.IsNotExist(err) {
+		t.Errorf("whited-out file still there: %v", err)
+	}
+	hist, _ := svc.History(ctx(t), "committed:v1")
+	if len(hist) == 0 || hist[0].Comment != "a test" || hist[0].CreatedBy != "/bin/sh" {
+		t.Errorf("history %+v", hist)
+	}
+}
