@@ -53,19 +53,19 @@ func (m *Manager) lookupNetwork(ref string) (*record, error) {
 			return r, nil
 		}
 	}
-	var found *record
+	var found []*record
 	for _, r := range m.networks {
 		if strings.HasPrefix(r.ID, ref) {
-			if found != nil {
-				return nil, invalidf("network %s is ambiguous (%d matches found based on ID prefix)", ref, 2)
-			}
-			found = r
+			found = append(found, r)
 		}
 	}
-	if found == nil {
+	switch len(found) {
+	case 0:
 		return nil, noSuchNetwork(ref)
+	case 1:
+		return found[0], nil
 	}
-	return found, nil
+	return nil, invalidf("network %s is ambiguous (%d matches found based on ID prefix)", ref, len(found))
 }
 
 // Attach connects the container's network namespace (netnsPath, e.g.
@@ -102,18 +102,23 @@ func (m *Manager) Attach(ctx context.Context, ref, containerID, netnsPath string
 		m.mu.Unlock()
 		return nil, err
 	}
+	key := containerID + "/" + r.ID
+	if m.attaching[key] {
+		m.mu.Unlock()
+		return nil, conflictf("container %s is being attached to network %s already", containerID, r.Name)
+	}
+	m.attaching[key] = true
 	m.busy[r.ID]++
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
 		m.busy[r.ID]--
+		delete(m.attaching, key)
 		m.mu.Unlock()
 	}()
 
-	if r.Default {
-		if err := m.realizeDefault(ctx, r); err != nil {
-			return nil, err
-		}
+	if err := m.ensureRealized(ctx, r); err != nil {
+		return nil, err
 	}
 	if ifName == "eth0" {
 		if err := LoopbackUp(netnsPath); err != nil {
@@ -271,18 +276,25 @@ func dnsNames(name string, aliases []string, id, hostname string) []string {
 	return out
 }
 
-// realizeDefault makes the default bridge's host side on the first attach
-// to it.
-func (m *Manager) realizeDefault(ctx context.Context, r *record) error {
+// ensureRealized makes the network's host side if this manager has not:
+// the default bridge's on the first attach to it, a user network's whose
+// making failed at start. The bridge plugin would make a missing bridge
+// itself, without the unreachable route and the firewall rules.
+func (m *Manager) ensureRealized(ctx context.Context, r *record) error {
 	m.realizeMu.Lock()
 	defer m.realizeMu.Unlock()
-	if m.realized[r.ID] {
+	m.mu.Lock()
+	done := m.realized[r.ID]
+	m.mu.Unlock()
+	if done {
 		return nil
 	}
 	if err := m.realize(ctx, r); err != nil {
 		return err
 	}
+	m.mu.Lock()
 	m.realized[r.ID] = true
+	m.mu.Unlock()
 	return nil
 }
 

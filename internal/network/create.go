@@ -109,6 +109,9 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (networ
 		m.mu.Unlock()
 		return network.CreateResponse{}, err
 	}
+	m.mu.Lock()
+	m.realized[r.ID] = true
+	m.mu.Unlock()
 	return network.CreateResponse{ID: r.ID}, nil
 }
 

@@ -70,13 +70,16 @@ type Manager struct {
 	mu       sync.Mutex
 	networks map[string]*record // by ID
 	// busy counts attaches in progress per network, so that Remove
-	// does not race them.
-	busy map[string]int
+	// does not race them; attaching holds "<container>/<network>" of
+	// each, so that one container is not attached twice at once.
+	busy      map[string]int
+	attaching map[string]bool
 	// ports holds the host ports reserved per container.
 	ports map[string][]reservation
 
-	// realizeMu serialises the first attach to the default bridge,
-	// which makes its host side; realized records it was made.
+	// realizeMu serialises ensureRealized (the first attach to the
+	// default bridge makes its host side); realized, under mu, records
+	// the networks whose host side this manager made.
 	realizeMu sync.Mutex
 	realized  map[string]bool
 }
@@ -141,13 +144,14 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		cfg:      cfg,
-		fw:       fw,
-		logf:     cfg.Logf,
-		networks: map[string]*record{},
-		busy:     map[string]int{},
-		ports:    map[string][]reservation{},
-		realized: map[string]bool{},
+		cfg:       cfg,
+		fw:        fw,
+		logf:      cfg.Logf,
+		networks:  map[string]*record{},
+		busy:      map[string]int{},
+		attaching: map[string]bool{},
+		ports:     map[string][]reservation{},
+		realized:  map[string]bool{},
 	}
 	if m.logf == nil {
 		m.logf = func(string, ...any) {}
