@@ -53,7 +53,7 @@ func FuzzChanges(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, change string) {
 		var c configForFuzz
-		_ = applyChanges(&c.Config, []string{change})
+		_ = ApplyChanges(&c.Config, []string{change})
 	})
 }
 

@@ -40,7 +40,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 	cfg := dockerspec.DockerOCIImage{}
 	cfg.Created = &now
 	cfg.OS, cfg.Architecture, cfg.Variant = platform.OS, platform.Architecture, platform.Variant
-	if err := applyChanges(&cfg.Config, opts.Changes); err != nil {
+	if err := ApplyChanges(&cfg.Config, opts.Changes); err != nil {
 		return nil, err
 	}
 
@@ -151,9 +151,9 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// applyChanges applies docker's --change instructions (Dockerfile syntax,
+// ApplyChanges applies docker's --change instructions (Dockerfile syntax,
 // the subset docker import and commit accept) to a config.
-func applyChanges(c *dockerspec.DockerOCIImageConfig, changes []string) error {
+func ApplyChanges(c *dockerspec.DockerOCIImageConfig, changes []string) error {
 	for _, change := range changes {
 		change = strings.TrimSpace(change)
 		if change == "" {
