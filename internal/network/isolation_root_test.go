@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +222,37 @@ func TestConnectDisconnect(t *testing.T) {
 	}
 	if err := m.Detach(ctx, "bt-c2", ctrID); err == nil || !strings.Contains(err.Error(), "is not connected") {
 		t.Fatalf("second disconnect: %v", err)
+	}
+}
+
+// With enable_icc=false the network's containers cannot reach each other
+// but still reach their gateway (the host). Bridged traffic meets the
+// firewall through br_netfilter, as docker's ICC does.
+func TestNoICC(t *testing.T) {
+	requireRoot(t)
+	if v, err := os.ReadFile("/proc/sys/net/bridge/bridge-nf-call-iptables"); err != nil || strings.TrimSpace(string(v)) != "1" {
+		t.Skip("br_netfilter is not filtering bridged traffic on this host")
+	}
+	t.Parallel()
+	m, _ := testManager(t, "")
+	ctx := context.Background()
+	if _, err := m.Create(ctx, network.CreateRequest{Name: "bt-noicc", Options: map[string]string{optICC: "false"}}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := testNetNS(t), testNetNS(t)
+	epA, err := m.Attach(ctx, "bt-noicc", "a"+randHex(63), a, AttachOptions{Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Attach(ctx, "bt-noicc", "b"+randHex(63), b, AttachOptions{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	serve(t, a, 7002, "a")
+	if _, err := fetch(b, netip.AddrPortFrom(epA.IPv4.Addr(), 7002).String(), blocked); err == nil {
+		t.Fatal("containers of a network without ICC reached each other")
+	}
+	gw := listenHost(t, epA.Gateway4, "gateway")
+	if got, err := fetch(b, gw.String(), 2*time.Second); err != nil || got != "gateway" {
+		t.Fatalf("the gateway from a network without ICC: %q %v", got, err)
 	}
 }
