@@ -35,6 +35,12 @@ func (m *Manager) Reconcile(ctx context.Context, live func(containerID string) b
 		m.mu.Unlock()
 		if e.State == stateAttached && live(e.ContainerID) && r != nil {
 			keep[e.NetworkID+"/"+e.ContainerID+"/"+e.IfName] = true
+			// Its network's host side is made again if a manager
+			// before this one made it (the default bridge's is made
+			// on demand): idempotent, and the container needs it.
+			if err := m.ensureRealized(ctx, r); err != nil {
+				errs = append(errs, err)
+			}
 			continue
 		}
 		if r == nil {

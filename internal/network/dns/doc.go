@@ -6,7 +6,8 @@
 // Who sees what: a query is answered from the records of the networks the
 // asking container (found by its source address) is attached to, so
 // containers resolve each other only through a network they share, by
-// name, alias, short ID, hostname or "name.network". A name the server
+// name, alias, short ID, hostname or "name.network", whichever gateway
+// they ask; a client that is no container sees no names. A name the server
 // owns is answered for every type (no records when it has none of the
 // type) and never forwarded; every other name goes to the container's own
 // --dns servers, else the host's resolvers, and not at all for a

@@ -193,22 +193,29 @@ type view struct {
 	upstreams []netip.AddrPort
 }
 
-// viewOf finds the asking container by its source address among the
-// records of the listener's network; a client that is no container (the
-// host) sees the listener's network.
+// viewOf finds the asking container by its source address: among the
+// records of the listener's network first, then among every record (a
+// container that asks another network's gateway sees its own networks,
+// not that one). A client that is no container (the host, or a container
+// not attached yet) sees no names at all, and has names forwarded unless
+// the listener's network is internal.
 // Preconditions: s.mu held for reading.
 func (s *Server) viewOf(l *listener, client netip.Addr) view {
 	v := view{networks: map[string]bool{}}
 	var container string
-	for k, r := range s.records {
-		if k.network == l.network && slices.Contains(r.Addrs, client) {
-			container = k.container
-			v.upstreams = r.Upstreams
+	for _, local := range []bool{true, false} {
+		for k, r := range s.records {
+			if (k.network == l.network) == local && slices.Contains(r.Addrs, client) {
+				container = k.container
+				v.upstreams = r.Upstreams
+				break
+			}
+		}
+		if container != "" {
 			break
 		}
 	}
 	if container == "" {
-		v.networks[l.network] = true
 		v.forward = !s.internal[l.network]
 		return v
 	}
