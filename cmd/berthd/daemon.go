@@ -17,10 +17,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/events"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/server/docker"
 	"github.com/berth-project/berth/internal/server/socket"
+	digest "github.com/opencontainers/go-digest"
 )
 
 // shutdownGrace is how long running requests (a pull, a save) may go on
@@ -35,6 +37,9 @@ type options struct {
 	logLevel           string
 	debug              bool
 	pidfile, group     string
+	runtime, shim      string
+	addRuntimes        []string
+	initPath           string
 }
 
 func run(o options) error {
@@ -97,11 +102,21 @@ func run(o options) error {
 		return err
 	}
 
+	bins, err := findBinaries(o)
+	if err != nil {
+		return err
+	}
+	// The image store asks the engine whether a container uses an image
+	// (rmi without -f, prune); the engine is made after the store.
+	var eng *engine.Engine
 	store, err := image.New(image.Config{
 		Root:        filepath.Join(o.dataRoot, "image"),
 		Snapshotter: driver,
 		Mirrors:     o.mirrors,
 		Insecure:    o.insecure,
+		InUse: func(id digest.Digest) bool {
+			return eng != nil && eng.ImageInUse(id)
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("image store: %w", err)
@@ -112,8 +127,34 @@ func run(o options) error {
 		}
 	}()
 
+	bus := events.NewBus()
+	// engine.New re-attaches to the containers a previous berthd left
+	// running (live restore) before the API answers.
+	eng, err = engine.New(engine.Config{
+		DataRoot:   o.dataRoot,
+		ExecRoot:   o.execRoot,
+		Images:     store,
+		Runtime:    bins.runtime,
+		Runtimes:   bins.runtimes,
+		ShimBinary: bins.shim,
+		InitPath:   bins.init,
+		Events:     bus.Publish,
+		Log: func(format string, args ...any) {
+			log.Warn(fmt.Sprintf(format, args...))
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The containers keep running; the next berthd finds them.
+		if err := eng.Close(); err != nil {
+			log.Error("close engine", "err", err)
+		}
+	}()
+
 	api := docker.New(docker.Config{
-		Images: store, Events: events.NewBus(),
+		Images: store, Containers: eng, Events: bus,
 		Version: version, GitCommit: gitCommit, BuildTime: buildTime,
 		DataRoot: o.dataRoot, StorageDriver: driver,
 		Mirrors: o.mirrors, Insecure: o.insecure,
@@ -149,7 +190,7 @@ func run(o options) error {
 		}()
 	}
 	log.Info("berthd started", "version", version, "data-root", o.dataRoot, "exec-root", o.execRoot,
-		"hosts", strings.Join(paths, ","), "storage-driver", driver)
+		"hosts", strings.Join(paths, ","), "storage-driver", driver, "runtime", bins.runtime, "shim", bins.shim)
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)

@@ -41,6 +41,10 @@ func main() {
 	f.BoolVarP(&opts.debug, "debug", "D", false, "Debug mode (log level debug)")
 	f.StringVarP(&opts.pidfile, "pidfile", "p", "", "Path of the pid file (default <exec-root>/berthd.pid)")
 	f.StringVarP(&opts.group, "group", "G", "", `Group owning the API socket (default "berth" where it exists, else root)`)
+	f.StringVar(&opts.runtime, "runtime", "", "OCI runtime for containers: a path, or a name in PATH (default: berth-runtime beside berthd, else in PATH)")
+	f.StringArrayVar(&opts.addRuntimes, "add-runtime", nil, "Runtime a container may ask for with --runtime NAME, as name=path (repeatable; runc, crun and berth-runtime are known by name)")
+	f.StringVar(&opts.shim, "shim", "", "berth-shim binary (default: beside berthd, else in PATH)")
+	f.StringVar(&opts.initPath, "init-path", "", "Init bound into containers run with --init (default: berth-init, docker-init or tini-static beside berthd or in PATH)")
 	cmd.Flags().BoolP("version", "v", false, "Print version information and quit")
 
 	if err := cmd.Execute(); err != nil {

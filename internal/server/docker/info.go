@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-project/berth/internal/engine"
 	"github.com/berth-project/berth/internal/image"
 	"github.com/berth-project/berth/internal/linux/cgroups"
 	"github.com/berth-project/berth/internal/snapshot"
@@ -69,6 +71,24 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request, _ map[string]strin
 		SecurityOptions:    []string{},
 		CDISpecDirs:        []string{},
 		Warnings:           []string{},
+	}
+	if s.containers != nil {
+		list, err := s.containers.List(ctx, engine.ListOptions{All: true})
+		if err != nil {
+			return err
+		}
+		info.Containers = len(list)
+		for _, c := range list {
+			switch c.State {
+			case container.StateRunning, container.StateRestarting:
+				info.ContainersRunning++
+			case container.StatePaused:
+				info.ContainersPaused++
+			default:
+				info.ContainersStopped++
+			}
+		}
+		info.Plugins.Volume = []string{"local"}
 	}
 	if layout, err := cgroups.Detect(); err == nil {
 		info.CgroupVersion = "1"

@@ -15,7 +15,10 @@ import (
 // Config is what the API server needs from the daemon.
 type Config struct {
 	Images image.Backend
-	Events *events.Bus
+	// Containers is the engine: containers, exec sessions and volumes.
+	// Without it those routes answer 404.
+	Containers ContainerBackend
+	Events     *events.Bus
 	// Version, GitCommit and BuildTime describe the berthd binary.
 	Version, GitCommit, BuildTime string
 	// DataRoot is berthd's --data-root (docker info's DockerRootDir).
@@ -33,14 +36,16 @@ type Config struct {
 
 // Server is the Engine API as an http.Handler.
 type Server struct {
-	cfg      Config
-	images   image.Backend
-	events   *events.Bus
-	log      *slog.Logger
-	routes   map[string]map[string]handler // path -> method -> handler
-	stopOnce sync.Once
-	stopping chan struct{}
-	now      func() time.Time
+	cfg    Config
+	images image.Backend
+	// containers is nil when the daemon runs without an engine.
+	containers ContainerBackend
+	events     *events.Bus
+	log        *slog.Logger
+	routes     map[string]map[string]handler // path -> method -> handler
+	stopOnce   sync.Once
+	stopping   chan struct{}
+	now        func() time.Time
 }
 
 // handler serves one route; vars holds the {name} of image routes. A
@@ -56,7 +61,7 @@ func New(cfg Config) *Server {
 	if cfg.Events == nil {
 		cfg.Events = events.NewBus()
 	}
-	s := &Server{cfg: cfg, images: cfg.Images, events: cfg.Events, log: cfg.Log,
+	s := &Server{cfg: cfg, images: cfg.Images, containers: cfg.Containers, events: cfg.Events, log: cfg.Log,
 		stopping: make(chan struct{}), now: time.Now}
 	s.routes = map[string]map[string]handler{
 		"/_ping":         {http.MethodGet: s.ping, http.MethodHead: s.ping},
@@ -77,7 +82,50 @@ func New(cfg Config) *Server {
 		"/images/{name}/push":    {http.MethodPost: s.pushImage},
 		"/images/{name}/get":     {http.MethodGet: s.saveImage},
 	}
+	if s.containers != nil {
+		s.addContainerRoutes()
+	}
 	return s
+}
+
+// addContainerRoutes adds the routes of containers, exec sessions and
+// volumes; {name} is one path element (an ID, a name or an ID prefix).
+func (s *Server) addContainerRoutes() {
+	for path, byMethod := range map[string]map[string]handler{
+		"/containers/json":           {http.MethodGet: s.listContainers},
+		"/containers/create":         {http.MethodPost: s.createContainer},
+		"/containers/prune":          {http.MethodPost: s.pruneContainers},
+		"/containers/{name}":         {http.MethodDelete: s.removeContainer},
+		"/containers/{name}/json":    {http.MethodGet: s.inspectContainer},
+		"/containers/{name}/start":   {http.MethodPost: s.startContainer},
+		"/containers/{name}/stop":    {http.MethodPost: s.stopContainer},
+		"/containers/{name}/restart": {http.MethodPost: s.restartContainer},
+		"/containers/{name}/kill":    {http.MethodPost: s.killContainer},
+		"/containers/{name}/pause":   {http.MethodPost: s.pauseContainer},
+		"/containers/{name}/unpause": {http.MethodPost: s.unpauseContainer},
+		"/containers/{name}/rename":  {http.MethodPost: s.renameContainer},
+		"/containers/{name}/wait":    {http.MethodPost: s.waitContainer},
+		"/containers/{name}/resize":  {http.MethodPost: s.resizeContainer},
+		"/containers/{name}/attach":  {http.MethodPost: s.attachContainer},
+		"/containers/{name}/logs":    {http.MethodGet: s.containerLogs},
+		"/containers/{name}/stats":   {http.MethodGet: s.containerStats},
+		"/containers/{name}/top":     {http.MethodGet: s.topContainer},
+		"/containers/{name}/changes": {http.MethodGet: s.containerChanges},
+		"/containers/{name}/export":  {http.MethodGet: s.exportContainer},
+		"/containers/{name}/update":  {http.MethodPost: s.updateContainer},
+		"/containers/{name}/exec":    {http.MethodPost: s.createExec},
+		"/containers/{name}/archive": {http.MethodHead: s.statArchive, http.MethodGet: s.getArchive, http.MethodPut: s.putArchive},
+		"/commit":                    {http.MethodPost: s.commitContainer},
+		"/exec/{name}/start":         {http.MethodPost: s.startExec},
+		"/exec/{name}/resize":        {http.MethodPost: s.resizeExec},
+		"/exec/{name}/json":          {http.MethodGet: s.inspectExec},
+		"/volumes":                   {http.MethodGet: s.listVolumes},
+		"/volumes/create":            {http.MethodPost: s.createVolume},
+		"/volumes/prune":             {http.MethodPost: s.pruneVolumes},
+		"/volumes/{name}":            {http.MethodGet: s.inspectVolume, http.MethodDelete: s.removeVolume},
+	} {
+		s.routes[path] = byMethod
+	}
 }
 
 // Stop tells long-lived streams (events) to end; http.Server.Shutdown then
@@ -125,7 +173,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) match(method, path string) (handler, map[string]string, error) {
 	key, vars := path, map[string]string(nil)
 	if _, ok := s.routes[path]; !ok {
-		key, vars = imageRoute(path)
+		if strings.HasPrefix(path, "/images/") {
+			key, vars = imageRoute(path)
+		} else {
+			key, vars = objectRoute(path)
+		}
 	}
 	byMethod, ok := s.routes[key]
 	if !ok {
@@ -152,6 +204,25 @@ func imageRoute(path string) (string, map[string]string) {
 		}
 	}
 	return "/images/{name}", map[string]string{"name": rest}
+}
+
+// objectRoute maps /containers/<name>[/<verb>], /exec/<id>/<verb> and
+// /volumes/<name> to their route keys. These names never hold a slash.
+func objectRoute(path string) (string, map[string]string) {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[1] == "" {
+		return path, nil
+	}
+	switch parts[0] {
+	case "containers", "exec", "volumes":
+	default:
+		return path, nil
+	}
+	key := "/" + parts[0] + "/{name}"
+	if len(parts) == 3 {
+		key += "/" + parts[2]
+	}
+	return key, map[string]string{"name": parts[1]}
 }
 
 // routeNotFound is dockerd's 404 for unknown routes, with a clearer word

@@ -46,8 +46,9 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request, _ map[string]st
 	return writeJSON(w, http.StatusOK, v)
 }
 
-// diskUsage answers GET /system/df. berthd has no containers, volumes or
-// build cache yet, so those parts are empty; images are real. API 1.52
+// diskUsage answers GET /system/df: images, containers (with their
+// writable layers) and volumes; berthd has no build cache, so that part
+// is empty. API 1.52
 // moved to per-type usage objects: older clients get the legacy fields,
 // 1.52 both, newer only the new ones, as dockerd does.
 func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
@@ -77,6 +78,29 @@ func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request, _ map[string]
 		}
 	}
 
+	ctrList, vols := []container.Summary{}, []volume.Volume{}
+	ctrUsage, volUsage := &container.DiskUsage{}, &volume.DiskUsage{}
+	if s.containers != nil {
+		var err error
+		if all || want[string(system.ContainerObject)] || want[string(system.VolumeObject)] {
+			if ctrList, ctrUsage, err = s.containerUsage(ctx); err != nil {
+				return err
+			}
+		}
+		if all || want[string(system.VolumeObject)] {
+			if vols, volUsage, err = s.volumeUsage(ctx, ctrList); err != nil {
+				return err
+			}
+		}
+		inUse := map[string]int64{}
+		for _, c := range ctrList {
+			inUse[c.ImageID]++
+		}
+		for i := range summaries {
+			summaries[i].Containers = inUse[summaries[i].ID]
+		}
+	}
+
 	var resp diskUsageResponse
 	if !versionBefore(ctx, "1.52") {
 		du := &imagetypes.DiskUsage{TotalCount: int64(len(summaries)), TotalSize: layersSize}
@@ -94,10 +118,16 @@ func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request, _ map[string]
 			resp.ImageUsage = du
 		}
 		if all || want[string(system.ContainerObject)] {
-			resp.ContainerUsage = &container.DiskUsage{}
+			resp.ContainerUsage = ctrUsage
+			if verbose {
+				ctrUsage.Items = ctrList
+			}
 		}
 		if all || want[string(system.VolumeObject)] {
-			resp.VolumeUsage = &volume.DiskUsage{}
+			resp.VolumeUsage = volUsage
+			if verbose {
+				volUsage.Items = vols
+			}
 		}
 		if all || want[string(system.BuildCacheObject)] {
 			resp.BuildCacheUsage = &build.DiskUsage{}
@@ -107,8 +137,8 @@ func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request, _ map[string]
 		resp.legacyDiskUsage = &legacyDiskUsage{
 			LayersSize: layersSize,
 			Images:     summaries,
-			Containers: []container.Summary{},
-			Volumes:    []volume.Volume{},
+			Containers: ctrList,
+			Volumes:    vols,
 			BuildCache: []build.CacheRecord{},
 		}
 		if resp.legacyDiskUsage.Images == nil {
