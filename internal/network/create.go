@@ -103,7 +103,7 @@ func (m *Manager) Create(ctx context.Context, req network.CreateRequest) (networ
 	m.networks[r.ID] = r
 	m.mu.Unlock()
 	if err := m.realizeLocked(ctx, r, routes, taken); err != nil {
-		m.unrealize(context.WithoutCancel(ctx), r)
+		m.unrealizeLocked(context.WithoutCancel(ctx), r)
 		m.mu.Lock()
 		m.forget(r)
 		m.mu.Unlock()

@@ -61,6 +61,10 @@ type firewall interface {
 	// networks lists the short IDs of the networks that have rules, to
 	// find leaks and strays.
 	networks(ctx context.Context) ([]string, error)
+	// prune removes berth's table or chains when no network of any
+	// berthd has rules left. Preconditions: the host lock held, so that
+	// no other berthd is making a network meanwhile.
+	prune(ctx context.Context) error
 }
 
 // shortID is the 12-character form of a network ID that names its rules.

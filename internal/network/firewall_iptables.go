@@ -205,3 +205,36 @@ func (f *iptFirewall) networks(ctx context.Context) ([]string, error) {
 	}
 	return ids, nil
 }
+
+func (f *iptFirewall) prune(ctx context.Context) error {
+	ids, err := f.networks(ctx)
+	if err != nil || len(ids) > 0 {
+		return err
+	}
+	for _, v6 := range []bool{false, true} {
+		for _, c := range []struct{ table, chain, from string }{
+			{"filter", "BERTH-FORWARD", "FORWARD"},
+			{"filter", "BERTH-INPUT", "INPUT"},
+			{"nat", "BERTH-POSTROUTING", "POSTROUTING"},
+			{"filter", "BERTH-ISOLATION", ""},
+		} {
+			if _, err := ipt(ctx, v6, "-t", c.table, "-S", c.chain); err != nil {
+				continue // no chain
+			}
+			if c.from != "" {
+				for {
+					if _, err := ipt(ctx, v6, "-t", c.table, "-D", c.from, "-j", c.chain); err != nil {
+						break
+					}
+				}
+			}
+			if _, err := ipt(ctx, v6, "-t", c.table, "-F", c.chain); err != nil {
+				return err
+			}
+			if _, err := ipt(ctx, v6, "-t", c.table, "-X", c.chain); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -194,3 +194,14 @@ func (f *nftFirewall) networks(ctx context.Context) ([]string, error) {
 	}
 	return ids, nil
 }
+
+func (f *nftFirewall) prune(ctx context.Context) error {
+	ids, err := f.networks(ctx)
+	if err != nil || len(ids) > 0 {
+		return err
+	}
+	if err := exec.CommandContext(ctx, "nft", "list", "table", "inet", f.table).Run(); err != nil {
+		return nil // already gone
+	}
+	return f.nft(ctx, "delete table inet "+f.table+"\n")
+}

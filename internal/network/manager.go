@@ -394,9 +394,20 @@ func (m *Manager) forget(r *record) {
 // routes, host-local's state. Every step runs; the first error is
 // returned.
 func (m *Manager) unrealize(ctx context.Context, r *record) error {
+	unlock, err := hostLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return m.unrealizeLocked(ctx, r)
+}
+
+// unrealizeLocked is unrealize with the host lock held.
+func (m *Manager) unrealizeLocked(ctx context.Context, r *record) error {
 	m.dns.Unlisten(r.ID)
 	var errs []error
 	errs = append(errs, m.fw.remove(ctx, rulesOf(r)))
+	errs = append(errs, m.fw.prune(ctx))
 	errs = append(errs, unrealizeBridge(ctx, r))
 	errs = append(errs, os.RemoveAll(filepath.Join(m.ipamDir(), r.ID)))
 	return errors.Join(errs...)
