@@ -24,7 +24,7 @@ import (
 )
 
 // requireRoot skips a test that programs the host's network.
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: makes bridges, veths, network namespaces and firewall rules")
@@ -39,7 +39,7 @@ var (
 
 // plugins is bin/cni, built by hack/cni-plugins.sh when missing (the
 // script is cached: instant when make build ran it).
-func plugins(t *testing.T) string {
+func plugins(t testing.TB) string {
 	t.Helper()
 	pluginsOnce.Do(func() {
 		root, err := filepath.Abs("../..")
@@ -77,7 +77,7 @@ type fakeUpstream struct {
 	queries []string
 }
 
-func newFakeUpstream(t *testing.T) *fakeUpstream {
+func newFakeUpstream(t testing.TB) *fakeUpstream {
 	t.Helper()
 	f := &fakeUpstream{}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -113,7 +113,7 @@ func (f *fakeUpstream) seen() []string {
 // testManager is a Manager in temporary roots with its own default bridge
 // name and the fake upstream; cleanup removes every network it made,
 // the default bridge's host side included.
-func testManager(t *testing.T, firewall string) (*Manager, *fakeUpstream) {
+func testManager(t testing.TB, firewall string) (*Manager, *fakeUpstream) {
 	t.Helper()
 	requireRoot(t)
 	up := newFakeUpstream(t)
@@ -135,7 +135,7 @@ func testManager(t *testing.T, firewall string) (*Manager, *fakeUpstream) {
 }
 
 // teardown detaches every endpoint and removes every network m made.
-func teardown(t *testing.T, m *Manager) {
+func teardown(t testing.TB, m *Manager) {
 	ctx := context.Background()
 	eps, _ := m.readEndpoints("")
 	for _, e := range eps {
@@ -166,7 +166,7 @@ func teardown(t *testing.T, m *Manager) {
 
 // shmDir is a temporary directory on tmpfs: berthd's exec-root is on
 // tmpfs too, and the root disk's file creation is slow here.
-func shmDir(t *testing.T) string {
+func shmDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("/dev/shm", "berth-network-test-")
 	if err != nil {
@@ -178,7 +178,7 @@ func shmDir(t *testing.T) string {
 
 // testNetNS is a named network namespace (ip netns add), removed at
 // cleanup; its path is what a container's /proc/<pid>/ns/net would be.
-func testNetNS(t *testing.T) string {
+func testNetNS(t testing.TB) string {
 	t.Helper()
 	name := "bt-" + randHex(8)
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
