@@ -6,25 +6,40 @@
 //
 // # What the engine calls
 //
-//	m, err := network.New(ctx, network.Config{DataRoot: <data-root>/network, ExecRoot: <exec-root>/network})
-//	m.Reconcile(ctx, liveContainer)          // once at start, before serving
+// At start, once, before serving:
 //
-//	// container create: nothing (the network is checked by name: m.Inspect)
-//	// container start, after the shim created the container (its init
-//	// exists, its namespace is /proc/<pid>/ns/net) and before Start:
-//	ep, err := m.Attach(ctx, "bridge"|name|id, containerID, "/proc/<pid>/ns/net", network.AttachOptions{...})
-//	//   per network; port bindings with the first only
-//	hosts, _ := network.Hosts(network.HostsOptions{Hostname, Addrs: ep.IPv4/IPv6 addrs, ExtraHosts, HostGateway: ep.Gateway4})
+//	m, err := network.New(ctx, network.Config{DataRoot: <data-root>/network, ExecRoot: <exec-root>/network})
+//	err = m.Reconcile(ctx, func(id string) bool { /* the container is running */ })
+//
+// Container create: nothing here (check the network exists: m.Inspect).
+//
+// Container start, after the shim created the container (its init
+// exists; its namespace is /proc/<pid>/ns/net) and before Start:
+//
+//	for each network of the container, in order:
+//	    ep, err := m.Attach(ctx, netRef, id, "/proc/<pid>/ns/net", network.AttachOptions{
+//	        Name, Hostname, Aliases, IPv4, IPv6, MAC, DNS,
+//	        PortBindings, ExposedPorts, PublishAll}) // ports with the first network only
+//	hosts, _ := network.Hosts(network.HostsOptions{Hostname, Domainname, Addrs: the eps' addresses,
+//	    ExtraHosts, HostGateway: ep.Gateway4})
 //	host, _ := network.ReadHostResolvConf("/etc/resolv.conf")
-//	resolv, _ := network.ResolvConf(host, network.ResolvOptions{Embedded: ep.DNSServer, DNS, Search, Options})
-//	//   written into the container's data dir before Start; inspect uses ep.Settings(), `port` m.Ports(id)
-//	// --network none: network.LoopbackUp("/proc/<pid>/ns/net")
-//	// network connect / disconnect of a running container: m.Attach / m.Detach
-//	// container exit (stop, kill, crash) or rm:
-//	m.DetachAll(ctx, containerID)           // works after the namespace is gone
+//	resolv, _ := network.ResolvConf(host, network.ResolvOptions{
+//	    Embedded: the first user network's ep.DNSServer (zero on the default bridge), DNS, Search, Options})
+//	write them into the container's data directory (bound at /etc/hosts, /etc/resolv.conf), then Start
+//	inspect: ep.Settings() per network; `docker port`: m.Ports(id)
+//
+// --network none: network.LoopbackUp("/proc/<pid>/ns/net"). --network
+// host and container:<id> need nothing here.
+//
+// network connect / disconnect of a running container: m.Attach (as
+// above, then rewrite hosts) and m.Detach(ctx, netRef, id).
+//
+// Container stop, exit, crash, rm (and a failed start):
+//
+//	m.DetachAll(ctx, id) // works after the namespace is gone and after a berthd restart
 //
 // Networks: Create (docker's CreateRequest), Inspect, List (docker's ls
-// filters), Remove, Prune, Gateway. The predefined "bridge" (docker's
+// filters), Remove, Prune, Gateway; Firewall names the backend in use. The predefined "bridge" (docker's
 // default bridge: bridge berth0, no name resolution), "host" and "none"
 // are listed as docker lists them; host and none are the engine's to
 // implement (no namespace, or an empty one) and cannot be attached here.
@@ -60,7 +75,10 @@
 //   - The embedded DNS server never forwards a name it owns, and forwards
 //     nothing for containers whose networks are all internal.
 //
-// Not done: IPv6 port publishing beyond what portmap does with an IPv6
-// address; the host's own firewall (ufw and the like, an iptables FORWARD
-// policy of DROP) is respected, not worked around: its drops win.
+// Not done: published ports on [::] for a container without an IPv6
+// address (docker's userland proxy does that); the install step also
+// builds the firewall, tuning and loopback plugins, which berth does not
+// run (isolation is berth's own rules, lo is brought up in-process). The
+// host's own firewall (ufw and the like, an iptables FORWARD policy of
+// DROP) is respected, not worked around: its drops win.
 package network
