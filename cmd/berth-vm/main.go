@@ -24,7 +24,9 @@ const usage = `usage:
   berth-vm test [flags] [--pkgs PATTERNS] [-- TEST-BINARY-FLAGS]
       build the test binaries of PATTERNS (comma or space separated go
       package patterns) and run them as root in the guest, with
-      bin/berth-runtime and bin/probe (see --bin); exits with their status
+      bin/berth-runtime and bin/probe (see --bin); those that drive
+      berth-runtime run once more with its systemd cgroup driver (see
+      --systemd-cgroup); exits with their status
   berth-vm run [flags] -- COMMAND [ARG...]
       run COMMAND as root in the guest; exits with its status
 
@@ -54,6 +56,9 @@ type options struct {
 	verbose     bool
 	testTimeout time.Duration
 	noBuild     bool
+	// systemdCgroup: run the packages that drive berth-runtime again
+	// with its systemd cgroup driver.
+	systemdCgroup bool
 }
 
 type stringList []string
@@ -89,6 +94,7 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		// with its goroutines dumped.
 		fs.DurationVar(&o.testTimeout, "test-timeout", 20*time.Minute, "-test.timeout of each test binary")
 		fs.BoolVar(&o.noBuild, "no-build", false, "do not run make build first (the Makefile already has)")
+		fs.BoolVar(&o.systemdCgroup, "systemd-cgroup", true, "run the packages whose tests drive berth-runtime (those importing test/runtimetest) a second time with --systemd-cgroup")
 	} else {
 		fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound on the whole run")
 	}

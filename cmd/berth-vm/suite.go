@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,7 +32,13 @@ type testPkg struct {
 	Rel string
 	// Binary is the test binary's file name in the bin share's tests/.
 	Binary string
+	// DrivesRuntime: the tests import test/runtimetest, so they drive
+	// berth-runtime and run a second time with the systemd cgroup driver.
+	DrivesRuntime bool
 }
+
+// runtimetestPkg is the package whose importers drive berth-runtime.
+const runtimetestPkg = "github.com/berth-project/berth/test/runtimetest"
 
 // A suite is the staged test run: a directory shared read-only with the
 // guest holding the test binaries, berth-runtime, the probe and the
@@ -43,6 +50,7 @@ type suite struct {
 	verbose     bool
 	testTimeout time.Duration
 	args        []string
+	systemd     bool
 }
 
 func (s *suite) Close() { os.RemoveAll(s.dir) }
@@ -70,7 +78,7 @@ func prepareSuite(ctx context.Context, o options, testArgs []string, cache *vm.C
 	if err != nil {
 		return nil, fmt.Errorf("create suite directory: %w", err)
 	}
-	s := &suite{dir: dir, modRoot: mod, pkgs: pkgs, verbose: o.verbose, testTimeout: o.testTimeout, args: testArgs}
+	s := &suite{dir: dir, modRoot: mod, pkgs: pkgs, verbose: o.verbose, testTimeout: o.testTimeout, args: testArgs, systemd: o.systemdCgroup}
 	if err := s.stage(ctx, o, cache, log); err != nil {
 		s.Close()
 		return nil, err
@@ -116,7 +124,7 @@ func (s *suite) stage(ctx context.Context, o options, cache *vm.Cache, log io.Wr
 // Job returns the guest's part of the suite.
 func (s *suite) Job() vm.Job {
 	return vm.Job{
-		Script: suiteScript(s.pkgs, s.verbose, s.testTimeout, s.args),
+		Script: suiteScript(s.pkgs, s.verbose, s.testTimeout, s.args, s.systemd),
 		Shares: []vm.Share{
 			{Tag: "berth.bin", HostPath: s.dir, GuestPath: guestBin, ReadOnly: true},
 			{Tag: "berth.src", HostPath: s.modRoot, GuestPath: guestSrc, ReadOnly: true},
@@ -126,13 +134,16 @@ func (s *suite) Job() vm.Job {
 
 // suiteScript returns the sh code that runs each test binary in its
 // package directory and prints go test's summary line for it; it exits 1
-// when any failed, as go test does.
+// when any failed, as go test does. With systemd, the packages that drive
+// berth-runtime run a second time with BERTH_TEST_SYSTEMD_CGROUP=1 (see
+// test/runtimetest), their summary lines marked "(--systemd-cgroup)": the
+// guest has systemd as PID 1, and the driver must be tested where it runs.
 //
 // The environment is the one the root suites document: BERTH_RUNTIME and
 // BERTH_TEST_PROBE name the binaries built on the host (the guest has no
 // Go toolchain); the fixture finds busybox-static's .deb in its cache's
 // debs/ and fails rather than skips when a prerequisite is missing.
-func suiteScript(pkgs []testPkg, verbose bool, timeout time.Duration, args []string) string {
+func suiteScript(pkgs []testPkg, verbose bool, timeout time.Duration, args []string, systemd bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `export BERTH_RUNTIME=%[1]s/berth-runtime BERTH_TEST_PROBE=%[1]s/probe
 export BERTH_TEST_CACHE=%[2]s BERTH_TEST_REQUIRE_FIXTURES=1
@@ -160,9 +171,20 @@ pkg() {
 		flags = append(flags, "-test.v")
 	}
 	flags = append(flags, args...)
-	for _, p := range pkgs {
-		fmt.Fprintf(&b, "pkg %s %s %s %s\n", p.ImportPath, guestBin+"/tests/"+p.Binary,
+	line := func(name string, p testPkg) {
+		fmt.Fprintf(&b, "pkg %s %s %s %s\n", vm.ShellCommand([]string{name}), guestBin+"/tests/"+p.Binary,
 			vm.ShellCommand([]string{filepath.Join(guestSrc, p.Rel)}), vm.ShellCommand(flags))
+	}
+	for _, p := range pkgs {
+		line(p.ImportPath, p)
+	}
+	if systemd {
+		b.WriteString("export BERTH_TEST_SYSTEMD_CGROUP=1\n")
+		for _, p := range pkgs {
+			if p.DrivesRuntime {
+				line(p.ImportPath+" (--systemd-cgroup)", p)
+			}
+		}
 	}
 	b.WriteString("[ $rc -eq 0 ] || echo FAIL\nexit $rc\n")
 	return b.String()
@@ -183,7 +205,7 @@ func moduleRoot(ctx context.Context) (string, error) {
 
 // listTestPkgs returns the packages of patterns that have test files.
 func listTestPkgs(ctx context.Context, mod string, patterns []string) ([]testPkg, error) {
-	args := append([]string{"list", "-f", "{{.ImportPath}}\t{{.Dir}}\t{{len .TestGoFiles}}\t{{len .XTestGoFiles}}"}, patterns...)
+	args := append([]string{"list", "-f", "{{.ImportPath}}\t{{.Dir}}\t{{len .TestGoFiles}}\t{{len .XTestGoFiles}}\t{{join .TestImports \",\"}},{{join .XTestImports \",\"}}"}, patterns...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = mod
 	var stderr bytes.Buffer
@@ -203,7 +225,7 @@ func parseTestPkgs(out, mod string) ([]testPkg, error) {
 			continue
 		}
 		f := strings.Split(line, "\t")
-		if len(f) != 4 {
+		if len(f) != 5 {
 			return nil, fmt.Errorf("go list: unexpected line %q", line)
 		}
 		if f[2] == "0" && f[3] == "0" {
@@ -214,9 +236,10 @@ func parseTestPkgs(out, mod string) ([]testPkg, error) {
 			return nil, fmt.Errorf("go list: package %s is outside the module at %s", f[0], mod)
 		}
 		pkgs = append(pkgs, testPkg{
-			ImportPath: f[0],
-			Rel:        rel,
-			Binary:     strings.ReplaceAll(filepath.ToSlash(rel), "/", "_") + ".test",
+			ImportPath:    f[0],
+			Rel:           rel,
+			Binary:        strings.ReplaceAll(filepath.ToSlash(rel), "/", "_") + ".test",
+			DrivesRuntime: slices.Contains(strings.Split(f[4], ","), runtimetestPkg),
 		})
 	}
 	return pkgs, nil

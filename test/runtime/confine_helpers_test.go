@@ -58,8 +58,12 @@ func confineID(t testing.TB) string {
 	return fmt.Sprintf("confine-%s-%d-%d", name, os.Getpid(), confineSeq.Add(1))
 }
 
-// confineCgroupsPath is the absolute linux.cgroupsPath of container id.
-func confineCgroupsPath(id string) string { return "/berth-test-confine/" + id }
+// confineCgroupsPath is the linux.cgroupsPath of container id: absolute for
+// cgroupfs, a scope in a test slice for the systemd driver.
+func confineCgroupsPath(id string) string { return runtimetest.CgroupsPath("berth-test-confine", id) }
+
+// confineCgroupDir is the cgroup of container id from each hierarchy's root.
+func confineCgroupDir(id string) string { return runtimetest.CgroupDir(confineCgroupsPath(id)) }
 
 // confineBundle returns a bundle whose cgroupsPath is that of id, with
 // opts applied to the spec; the caller edits Spec and calls Save as needed.
@@ -105,12 +109,12 @@ func confineMounts(t testing.TB) map[string]string {
 	return out
 }
 
-// confineAllDirs returns the directory of cgroupsPath on every hierarchy.
-func confineAllDirs(t testing.TB, cgroupsPath string) []string {
+// confineAllDirs returns the directory of cgroup cg on every hierarchy.
+func confineAllDirs(t testing.TB, cg string) []string {
 	t.Helper()
 	var dirs []string
 	for _, mp := range confineMounts(t) {
-		d := filepath.Join(mp, cgroupsPath)
+		d := filepath.Join(mp, cg)
 		if !slices.Contains(dirs, d) {
 			dirs = append(dirs, d)
 		}
@@ -121,14 +125,14 @@ func confineAllDirs(t testing.TB, cgroupsPath string) []string {
 // confineCgroup is a container's cgroup as the host sees it.
 type confineCgroup struct {
 	t    testing.TB
-	path string // linux.cgroupsPath, absolute
+	path string // the cgroup, from each hierarchy's root
 	v2   bool
 	mnt  map[string]string
 }
 
 func confineCgroupOf(t testing.TB, id string) *confineCgroup {
 	t.Helper()
-	return &confineCgroup{t: t, path: confineCgroupsPath(id), v2: confineV2(t), mnt: confineMounts(t)}
+	return &confineCgroup{t: t, path: confineCgroupDir(id), v2: confineV2(t), mnt: confineMounts(t)}
 }
 
 // dir returns the container's directory for controller ctrl: on cgroup2
@@ -476,7 +480,7 @@ func confineNoLeftovers(t testing.TB, r *runtimetest.Runtime, id string) {
 	if _, err := os.Lstat(filepath.Join(r.Root, id)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state directory of %s left behind (lstat: %v)", id, err)
 	}
-	for _, d := range confineAllDirs(t, confineCgroupsPath(id)) {
+	for _, d := range confineAllDirs(t, confineCgroupDir(id)) {
 		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("cgroup directory %s left behind (lstat: %v)", d, err)
 		}

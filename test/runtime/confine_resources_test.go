@@ -220,7 +220,7 @@ func TestConfineResourcesUnified(t *testing.T) {
 		s.Linux.Resources.Unified = map[string]string{key: value}
 	}))
 	confineCreate(t, r, b, id)
-	p := filepath.Join(mnt, confineCgroupsPath(id), key)
+	p := filepath.Join(mnt, confineCgroupDir(id), key)
 	data, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatalf("read %s: %v", p, err)

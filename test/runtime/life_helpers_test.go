@@ -438,20 +438,21 @@ func (tr *lifeTrace) assertGone(t testing.TB, r *runtimetest.Runtime) {
 	}
 }
 
-// lifeCgroupDirsFor returns the directory of the absolute cgroup path p on
-// every hierarchy of the host.
+// lifeCgroupDirsFor returns the directory of cgroupsPath p (from
+// lifeUniqueCgroup) on every hierarchy of the host.
 func lifeCgroupDirsFor(t testing.TB, p string) []string {
 	t.Helper()
 	var out []string
 	for _, m := range lifeCgroupMounts(t) {
-		out = append(out, filepath.Join(m.Mountpoint, p))
+		out = append(out, filepath.Join(m.Mountpoint, runtimetest.CgroupDir(p)))
 	}
 	return out
 }
 
-// lifeUniqueCgroup returns an absolute cgroupsPath for one test.
+// lifeUniqueCgroup returns a cgroupsPath for one test: absolute for
+// cgroupfs, a scope in a test slice for the systemd driver.
 func lifeUniqueCgroup(t testing.TB) string {
-	return "/berth-test/" + lifeID(t)
+	return runtimetest.CgroupsPath("berth-test", lifeID(t))
 }
 
 // lifeNoLeftovers checks that a failed create of id left nothing: list is

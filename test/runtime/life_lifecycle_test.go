@@ -394,8 +394,9 @@ func TestLifeNoLeftovers(t *testing.T) {
 	}
 }
 
-// TestLifeCgroupsPath checks that an absolute linux.cgroupsPath is where
-// the container lands on every hierarchy, and that delete removes it.
+// TestLifeCgroupsPath checks that linux.cgroupsPath (an absolute path, or
+// with the systemd driver a scope in a slice) is where the container lands
+// on every hierarchy, and that delete removes it.
 func TestLifeCgroupsPath(t *testing.T) {
 	t.Parallel()
 	r := runtimetest.New(t)
@@ -407,10 +408,11 @@ func TestLifeCgroupsPath(t *testing.T) {
 	pid := lifeStart(t, r, b, id)
 	tr.record(t, pid)
 
+	dir := runtimetest.CgroupDir(cg)
 	seen := map[string]bool{}
 	for _, c := range tr.cgroups {
-		if c.Path != cg {
-			t.Errorf("/proc/%d/cgroup: %q, want path %s", pid, c.Line, cg)
+		if c.Path != dir {
+			t.Errorf("/proc/%d/cgroup: %q, want path %s", pid, c.Line, dir)
 		}
 		if c.Controllers == "" {
 			seen["unified"] = true
@@ -429,9 +431,9 @@ func TestLifeCgroupsPath(t *testing.T) {
 		}
 	}
 	// The pids the runtime reports are those of the cgroup it was told.
-	procs, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", cg, "cgroup.procs"))
+	procs, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", dir, "cgroup.procs"))
 	if err == nil && strings.TrimSpace(string(procs)) != strconv.Itoa(pid) {
-		t.Errorf("%s/cgroup.procs: %q, want %d", cg, procs, pid)
+		t.Errorf("%s/cgroup.procs: %q, want %d", dir, procs, pid)
 	}
 	lifeMust(t, r, "delete", "--force", id)
 	tr.assertGone(t, r)

@@ -57,11 +57,51 @@ func Binary(t testing.TB) string {
 	return p
 }
 
+// SystemdCgroupEnv names the environment variable that, set to 1, runs every
+// Runtime with --systemd-cgroup: containers get transient systemd units
+// instead of cgroupfs directories. The root suites run once each way where
+// systemd is PID 1 (cmd/berth-vm does).
+const SystemdCgroupEnv = "BERTH_TEST_SYSTEMD_CGROUP"
+
+// SystemdCgroup reports whether the tests drive the systemd cgroup driver.
+func SystemdCgroup() bool { return os.Getenv(SystemdCgroupEnv) == "1" }
+
+// CgroupsPath returns a linux.cgroupsPath that puts container id in a
+// group of the tests' own, named group (letters, digits and dashes): the
+// cgroupfs path "/group/id", or with the systemd driver the scope
+// "berth-id.scope" in the slice named after group ("group.slice:berth:id",
+// with dashes made underscores, since a dash in a slice name nests).
+func CgroupsPath(group, id string) string {
+	if SystemdCgroup() {
+		return strings.ReplaceAll(group, "-", "_") + ".slice:berth:" + id
+	}
+	return "/" + group + "/" + id
+}
+
+// CgroupDir returns the cgroup, from the root of each hierarchy, where a
+// container with cgroupsPath p lands: p itself for an absolute cgroupfs
+// path, "/slice/prefix-name.scope" for a systemd path of CgroupsPath's
+// form. Other systemd paths are not supported.
+func CgroupDir(p string) string {
+	slice, rest, ok := strings.Cut(p, ":")
+	if !ok {
+		return p
+	}
+	prefix, name, _ := strings.Cut(rest, ":")
+	if prefix != "" {
+		name = prefix + "-" + name
+	}
+	return "/" + slice + "/" + name + ".scope"
+}
+
 // Runtime is the runtime binary with a private state root.
 type Runtime struct {
 	t    testing.TB
 	Bin  string
 	Root string
+	// SystemdCgroup adds --systemd-cgroup to every command (from
+	// SystemdCgroupEnv).
+	SystemdCgroup bool
 }
 
 // New returns a runtime for t; containers left at the end are deleted with
@@ -69,7 +109,7 @@ type Runtime struct {
 func New(t testing.TB) *Runtime {
 	t.Helper()
 	RequireRoot(t)
-	r := &Runtime{t: t, Bin: Binary(t), Root: t.TempDir()}
+	r := &Runtime{t: t, Bin: Binary(t), Root: t.TempDir(), SystemdCgroup: SystemdCgroup()}
 	t.Cleanup(func() {
 		entries, _ := os.ReadDir(r.Root)
 		for _, e := range entries {
@@ -81,9 +121,14 @@ func New(t testing.TB) *Runtime {
 	return r
 }
 
-// Command builds an *exec.Cmd for the runtime with --root set.
+// Command builds an *exec.Cmd for the runtime with --root set, and
+// --systemd-cgroup when the Runtime has SystemdCgroup.
 func (r *Runtime) Command(args ...string) *exec.Cmd {
-	return exec.Command(r.Bin, append([]string{"--root", r.Root}, args...)...)
+	global := []string{"--root", r.Root}
+	if r.SystemdCgroup {
+		global = append(global, "--systemd-cgroup")
+	}
+	return exec.Command(r.Bin, append(global, args...)...)
 }
 
 // Exec runs the runtime and returns its output; err is non-nil on a

@@ -85,10 +85,19 @@ const (
 	progInfoLen     = progInfoNameOff + 16
 )
 
+// bpfCall makes one bpf(2) call, repeated when a signal interrupted it:
+// EINTR, or for BPF_PROG_LOAD, EAGAIN, which the verifier returns when a
+// signal is pending (Go's preemption signals come every 10 ms, and under
+// emulation verifying takes longer than that). The EAGAIN retries are
+// bounded, for a kernel that would mean something else by it.
 func bpfCall(cmd uintptr, attr unsafe.Pointer, size uintptr) (int, error) {
-	for {
+	for again := 0; ; {
 		r, _, errno := unix.Syscall(unix.SYS_BPF, cmd, uintptr(attr), size)
 		if errno == unix.EINTR {
+			continue
+		}
+		if errno == unix.EAGAIN && cmd == unix.BPF_PROG_LOAD && again < 100 {
+			again++
 			continue
 		}
 		if errno != 0 {

@@ -27,7 +27,7 @@ func (m *manager) Signal(sig unix.Signal) error {
 		if d := m.paths[""]; d != "" {
 			p := filepath.Join(d, "cgroup.kill")
 			if _, err := os.Stat(p); err == nil {
-				if err := writeFile(p, "1"); err != nil {
+				if err := writeFile(p, "1"); err != nil && !gone(err) {
 					return fmt.Errorf("kill cgroup: %w", err)
 				}
 				return nil
@@ -49,8 +49,15 @@ func (m *manager) Signal(sig unix.Signal) error {
 			err = errors.Join(err, terr)
 		}
 	}
-	if err != nil {
+	if err != nil && !gone(err) {
 		return fmt.Errorf("signal cgroup with %v: %w", sig, err)
 	}
 	return nil
 }
+
+// gone reports whether err says the cgroup's directory went away while it
+// was being signalled: then no process is left in it to signal. systemd
+// removes a scope's cgroup as soon as its last process exits, so a kill
+// --all or delete --force racing with the container's end meets this.
+// (Control files never vanish from a cgroup that exists.)
+func gone(err error) bool { return errors.Is(err, os.ErrNotExist) }

@@ -196,6 +196,17 @@ func (s *setter) memoryV2(dir string, mem *specs.LinuxMemory) error {
 	return nil
 }
 
+// CheckMemory refuses the memory values Set refuses whatever the host: a
+// limit or swap below -1, or swap below the limit. A driver that hands
+// limits to someone else before Set writes them (package systemd) checks
+// first, so that a refused update changes nothing.
+func CheckMemory(mem *specs.LinuxMemory) error {
+	if mem == nil {
+		return nil
+	}
+	return checkMemoryValues(i64(mem.Limit), i64(mem.Swap))
+}
+
 func checkMemoryValues(limit, swap int64) error {
 	if limit < -1 {
 		return fmt.Errorf("set memory.limit: invalid value %d", limit)

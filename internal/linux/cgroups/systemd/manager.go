@@ -335,6 +335,11 @@ func (m *manager) Set(r *specs.LinuxResources) ([]string, error) {
 	if r == nil {
 		return nil, nil
 	}
+	// systemd would take a negative memory value for "infinity", and a
+	// refused update must leave the container's limits as they were.
+	if err := cgroups.CheckMemory(r.Memory); err != nil {
+		return nil, err
+	}
 	var warnings []string
 	rest := r
 	if r.Memory != nil && r.Memory.CheckBeforeUpdate != nil && *r.Memory.CheckBeforeUpdate {
