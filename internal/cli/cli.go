@@ -120,6 +120,10 @@ func (c *CLI) rootCommand() *cobra.Command {
 		c.removeCommand("rm"), c.pruneCommand(), c.saveCommand(), c.loadCommand(), c.importCommand(), c.historyCommand())
 	system := &cobra.Command{Use: "system", Short: "Manage berthd", Args: noArgs, RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() }}
 	system.AddCommand(c.dfCommand(), c.infoCommand(), c.eventsCommand())
+	ctr := &cobra.Command{Use: "container", Short: "Manage containers", Args: noArgs, RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() }}
+	ctr.AddCommand(append(c.containerCommands(), c.psCommand("ls"), c.containerInspectCommand(), c.containerPruneCommand())...)
+	root.AddCommand(c.containerCommands()...)
+	root.AddCommand(c.psCommand("ps"), ctr, c.volumeCommand())
 	root.AddCommand(image, system,
 		c.pullCommand(), c.pushCommand(), c.listCommand("images"), c.inspectCommand(), c.tagCommand(),
 		c.removeCommand("rmi"), c.saveCommand(), c.loadCommand(), c.importCommand(), c.historyCommand(),
@@ -134,6 +138,34 @@ func (c *CLI) rootCommand() *cobra.Command {
 	}
 	walk(root)
 	return root
+}
+
+// containerCommands are the container verbs, both top-level and under
+// "berth container".
+func (c *CLI) containerCommands() []*cobra.Command {
+	return []*cobra.Command{
+		c.runCommand(), c.createCommand(), c.startCommand(), c.stopCommand("stop"), c.stopCommand("restart"),
+		c.killCommand(), c.rmCommand(), c.pauseCommand(false), c.pauseCommand(true), c.renameCommand(),
+		c.waitCommand(), c.topCommand(), c.portCommand(), c.diffCommand(), c.exportCommand(), c.logsCommand(),
+		c.execCommand(), c.attachCommand(), c.cpCommand(), c.statsCommand(), c.commitCommand(),
+	}
+}
+
+// containerInspectCommand is "berth container inspect".
+func (c *CLI) containerInspectCommand() *cobra.Command {
+	var tmpl string
+	var size bool
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Display detailed information on one or more containers",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.inspectObjects(cmd, args, tmpl, "container", size)
+		},
+	}
+	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "Format output using a custom template")
+	cmd.Flags().BoolVarP(&size, "size", "s", false, "Display total file sizes")
+	return cmd
 }
 
 // flagError is docker's answer to a bad flag: the error, a pointer to

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,8 +30,8 @@ func (c *CLI) imageInspectCommand() *cobra.Command {
 	return cmd
 }
 
-// inspectCommand is "berth inspect": docker's inspect for the object kinds
-// berthd has, which today are images.
+// inspectCommand is "berth inspect": docker's inspect of containers,
+// images and volumes, looked up in that order unless --type says which.
 func (c *CLI) inspectCommand() *cobra.Command {
 	var tmpl, kind string
 	var size bool
@@ -39,16 +40,75 @@ func (c *CLI) inspectCommand() *cobra.Command {
 		Short: "Return low-level information on berth objects",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if kind != "" && kind != "image" {
-				return fmt.Errorf("%q is not a valid value for --type: berthd has only images so far", kind)
+			switch kind {
+			case "", "container", "image", "volume":
+			default:
+				return fmt.Errorf("%q is not a valid value for --type", kind)
 			}
-			return c.inspectImages(cmd, args, tmpl)
+			return c.inspectObjects(cmd, args, tmpl, kind, size)
 		},
 	}
 	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "Format output using a custom template")
 	cmd.Flags().StringVar(&kind, "type", "", "Only inspect objects of the given type")
 	cmd.Flags().BoolVarP(&size, "size", "s", false, "Display total file sizes if the type is container")
 	return cmd
+}
+
+// inspectTemplate parses inspect's --format; nil prints JSON.
+func inspectTemplate(tmpl string) (*template.Template, error) {
+	if tmpl == "" || tmpl == "json" {
+		return nil, nil
+	}
+	t, err := template.New("inspect").Funcs(format.Funcs).Parse(strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(tmpl))
+	if err != nil {
+		return nil, fmt.Errorf("template parsing error: %w", err)
+	}
+	return t, nil
+}
+
+// rawImage is an image's inspect JSON.
+func (c *CLI) rawImage(ctx context.Context, api *client.Client, name string) (json.RawMessage, error) {
+	var raw bytes.Buffer
+	if _, err := api.ImageInspect(ctx, name, client.ImageInspectWithRawResponse(&raw)); err != nil {
+		return nil, err
+	}
+	return json.RawMessage(bytes.TrimSpace(raw.Bytes())), nil
+}
+
+// printInspect prints objects as docker does: a JSON array indented by
+// four spaces, or the template once per object over its JSON fields.
+func (c *CLI) printInspect(t *template.Template, raws []json.RawMessage) error {
+	if t == nil {
+		if raws == nil {
+			raws = []json.RawMessage{}
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "    ")
+		if err := enc.Encode(raws); err != nil {
+			return err
+		}
+		_, err := c.Out.Write(b.Bytes())
+		return err
+	}
+	for _, raw := range raws {
+		var m map[string]any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		if err := t.Execute(&b, m); err != nil {
+			return fmt.Errorf("template: %w", err)
+		}
+		b.WriteByte('\n')
+		if _, err := c.Out.Write(b.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // inspectImages prints the images as docker does: a JSON array indented
