@@ -50,6 +50,8 @@ type ctrOpts struct {
 // addFlags declares docker's run/create flags on fs.
 func (o *ctrOpts) addFlags(fs *pflag.FlagSet) {
 	fs.SetInterspersed(false)
+	// -h is --hostname here, as in docker: help has no shorthand.
+	fs.Bool("help", false, "Print usage")
 	fs.StringVar(&o.name, "name", "", "Assign a name to the container")
 	fs.StringVar(&o.platform, "platform", "", "Set platform if server is multi-platform capable")
 	fs.StringVar(&o.pull, "pull", "missing", `Pull image before running ("always", "missing", "never")`)

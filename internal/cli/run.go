@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -86,7 +87,11 @@ func (c *CLI) createContainer(cmd *cobra.Command, o *ctrOpts, args []string, qui
 	}
 	res, err := api.ContainerCreate(ctx, opts)
 	if err != nil && isNotFound(err) && o.pull == "missing" && strings.Contains(err.Error(), "No such image") {
-		fmt.Fprintf(c.Err, "Unable to find image '%s' locally\n", args[0])
+		name := args[0]
+		if named, err := reference.ParseNormalizedNamed(name); err == nil {
+			name = reference.FamiliarString(reference.TagNameOnly(named))
+		}
+		fmt.Fprintf(c.Err, "Unable to find image '%s' locally\n", name)
 		if err := c.pullForRun(ctx, api, args[0], platform, quiet); err != nil {
 			return "", status125(err)
 		}
@@ -101,11 +106,10 @@ func (c *CLI) createContainer(cmd *cobra.Command, o *ctrOpts, args []string, qui
 	return res.ID, nil
 }
 
-// isNotFound tells a 404 of berthd: the client's errors carry the class
-// as a NotFound method.
+// isNotFound tells a 404 of berthd: the client classifies its errors by
+// status with containerd's error classes.
 func isNotFound(err error) bool {
-	var nf interface{ NotFound() }
-	return errors.As(err, &nf)
+	return cerrdefs.IsNotFound(err)
 }
 
 // pullForRun pulls an image with its progress on stderr, as docker run
@@ -138,7 +142,12 @@ func status125(err error) error {
 	if errors.As(err, &se) {
 		return err
 	}
-	return &StatusError{Status: 125, Message: describe(err, "")}
+	return &StatusError{Status: 125, Message: runMessage(describe(err, ""))}
+}
+
+// runMessage words an error of run or create as docker's CLI does.
+func runMessage(msg string) string {
+	return "berth: " + msg + "\n\nRun 'berth run --help' for more information"
 }
 
 // startError is docker run's status for a container that could not
@@ -153,7 +162,7 @@ func startError(err error) error {
 	case strings.Contains(msg, "permission denied"):
 		code = 126
 	}
-	return &StatusError{Status: code, Message: msg}
+	return &StatusError{Status: code, Message: runMessage(msg)}
 }
 
 func (c *CLI) run(cmd *cobra.Command, o *ctrOpts, args []string, detach, sigProxy, quiet bool, detachKeys string) error {

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 
@@ -49,7 +50,12 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request, vars ma
 	}
 	if err := s.containers.Attach(ctx, insp.ID, opts); err != nil && ctx.Err() == nil {
 		s.log.Debug("attach ended with error", "container", insp.ID, "err", err)
-		out.fail(err)
+		// A container that was removed or could not start ends the
+		// stream quietly, as with dockerd: the client learns why from
+		// its start or wait call, not from text in the output.
+		if !errors.Is(err, errdefs.ErrConflict) && !errors.Is(err, errdefs.ErrNotFound) {
+			out.fail(err)
+		}
 	}
 	return nil
 }
