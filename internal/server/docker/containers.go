@@ -143,7 +143,17 @@ func (s *Server) startContainer(w http.ResponseWriter, r *http.Request, vars map
 	if len(body) > 0 {
 		return badRequest("starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24")
 	}
-	return noContent(w, s.containers.Start(r.Context(), vars["name"]))
+	err := s.containers.Start(r.Context(), vars["name"])
+	if err != nil && statusOf(err) >= 500 {
+		// dockerd removes a --rm container that failed to start: the
+		// docker CLI waits for its removal before it reports the error.
+		if insp, ierr := s.containers.Inspect(r.Context(), vars["name"], false); ierr == nil && insp.HostConfig != nil && insp.HostConfig.AutoRemove {
+			if rerr := s.containers.Remove(context.WithoutCancel(r.Context()), insp.ID, engine.RemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil {
+				s.log.Warn("remove a --rm container that failed to start", "container", insp.ID, "err", rerr)
+			}
+		}
+	}
+	return noContent(w, err)
 }
 
 // stopOptions reads the t and signal parameters of stop and restart.
