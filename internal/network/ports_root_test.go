@@ -12,15 +12,23 @@ import (
 	"github.com/moby/moby/api/types/network"
 )
 
-// freePort is a TCP port nothing on 127.0.0.1 holds now.
+// freePort is a TCP port nothing on 127.0.0.1 holds now, below the
+// ephemeral range (32768 and up): a port the kernel hands out to the
+// connections and -P bindings of the tests running beside this one
+// could be taken again by the time the test checks it is free.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		b := []byte(randHex(4))
+		p := 20000 + (int(b[0])<<8|int(b[1])+int(b[2])<<4)%12000
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err == nil {
+			ln.Close()
+			return p
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000-32000")
+	return 0
 }
 
 // A port published on 127.0.0.1 serves from the host's loopback to a
