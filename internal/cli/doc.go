@@ -1,5 +1,5 @@
 // Package cli is the berth command line: docker's verbs and flags for
-// images and the system, spoken to berthd over the Docker Engine API with
+// containers, volumes, images and the system, spoken to berthd over the Docker Engine API with
 // the moby client (API version negotiated).
 //
 // Output follows the docker CLI's: tables, templates and sizes come from

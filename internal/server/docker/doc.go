@@ -20,6 +20,13 @@
 // Every request is hostile: JSON bodies are size-capped, query parameters
 // and filters are checked and refused with 400 naming the parameter.
 //
+// Containers, exec sessions and volumes are the engine's, reached through
+// ContainerBackend (containers.go). Attach and exec start take the
+// connection over after docker's upgrade dance (hijack.go) and frame the
+// streams of a container without a tty with stdcopy's 8-byte headers
+// (stdwriter.go); logs use the same framing.
+//
 // Imported by cmd/berthd only. It depends on the image store through
-// image.Backend and on the event bus.
+// image.Backend, on the engine through ContainerBackend and on the event
+// bus.
 package docker
