@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"strconv"
@@ -19,8 +20,7 @@ import (
 func freePort(t *testing.T) int {
 	t.Helper()
 	for range 100 {
-		b := []byte(randHex(4))
-		p := 20000 + (int(b[0])<<8|int(b[1])+int(b[2])<<4)%12000
+		p := 20000 + mrand.IntN(12000)
 		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err == nil {
 			ln.Close()
