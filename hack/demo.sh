@@ -1,6 +1,15 @@
 #!/bin/sh
-# berth's main job for now: build a busybox bundle offline from Debian's
-# busybox-static and run it with berth-runtime. Run as root (make demo).
+# berth's main job: a container started from a locally available image.
+# There is no registry to pull from here, so the image is made offline: a
+# busybox root filesystem from Debian's busybox-static, imported once with
+# `berth import` as berth-demo/busybox:latest. Then `berth run --rm` runs
+# it through berthd (which berth starts on demand when its socket is
+# absent), berth-shim and berth-runtime. Run as root (make demo).
+#
+#   hack/demo.sh                 a short tour
+#   hack/demo.sh sh              an interactive shell (with a terminal)
+#   hack/demo.sh CMD ARGS...     any command in the container
+#   BERTH_DEMO_RUNTIME=1 hack/demo.sh    the bundle straight through berth-runtime
 set -eu
 cd "$(dirname "$0")/.."
 RUNTIME=${RUNTIME:-$PWD/bin/berth-runtime}
@@ -26,16 +35,28 @@ if [ ! -x "$DEMO/rootfs/bin/busybox" ]; then
 	rm -rf "$DEMO" && mkdir -p "$DEMO" && mv "$r" "$DEMO/rootfs" && rm -rf "$DEMO.tmp"
 fi
 
-rm -f "$DEMO/config.json"
-(cd "$DEMO" && "$RUNTIME" spec)
-# A terminal only when there is one to give it.
-if [ -t 0 ] && [ -t 1 ]; then terminal=true; else terminal=false; fi
-sed -i "s/\"terminal\": true/\"terminal\": $terminal/" "$DEMO/config.json"
-# The process: the arguments given, or a short tour. `spec` writes args as
-# one line per element; replace the default ["sh"] element.
 if [ "$#" -eq 0 ]; then
 	set -- sh -c 'echo hello from a berth container; echo hostname: $(hostname); echo pid: $$; id; ls /'
 fi
+
+if [ -z "${BERTH_DEMO_RUNTIME:-}" ]; then
+	BERTH=${BERTH:-$PWD/bin/berth}
+	IMAGE=berth-demo/busybox:latest
+	if ! "$BERTH" image inspect "$IMAGE" >/dev/null 2>&1; then
+		tar -C "$DEMO/rootfs" --numeric-owner -cf "$DEMO/rootfs.tar" .
+		"$BERTH" import -c 'CMD ["/bin/sh"]' "$DEMO/rootfs.tar" "$IMAGE" >/dev/null
+		rm -f "$DEMO/rootfs.tar"
+	fi
+	# A terminal only when there is one to give it.
+	if [ -t 0 ] && [ -t 1 ]; then tty=-it; else tty=; fi
+	exec "$BERTH" run --rm $tty --network none "$IMAGE" "$@"
+fi
+
+rm -f "$DEMO/config.json"
+(cd "$DEMO" && "$RUNTIME" spec)
+if [ -t 0 ] && [ -t 1 ]; then terminal=true; else terminal=false; fi
+sed -i "s/\"terminal\": true/\"terminal\": $terminal/" "$DEMO/config.json"
+# `spec` writes args as one line per element; replace the default ["sh"].
 args=""
 for a in "$@"; do
 	# JSON-escape, then escape for sed's replacement text.
