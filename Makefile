@@ -28,6 +28,7 @@ install: build
 	install -D -m 0755 $(BIN)/berth $(DESTDIR)$(PREFIX)/bin/berth
 	install -D -m 0755 $(BIN)/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
 	install -D -m 0644 contrib/systemd/berthd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/berthd.service
+	./hack/cni-plugins.sh --install $(DESTDIR)$(PREFIX)/lib/berth/cni
 
 # Debian packages the build, the main job and the tests need.
 deps:

@@ -2,7 +2,7 @@
 # Installs the Debian packages berth's build, main job and tests use.
 # Idempotent: only missing packages are installed.
 set -eu
-pkgs="busybox-static gcc libc6-dev make pkg-config libseccomp-dev iproute2 procps runc crun containerd podman uidmap hyperfine jq time docker-registry debootstrap skopeo"
+pkgs="busybox-static gcc libc6-dev make pkg-config libseccomp-dev iproute2 procps runc crun containerd podman uidmap hyperfine jq time docker-registry debootstrap skopeo nftables"
 # `hack/deps.sh vm`: also what the test guest (make test-vm) needs.
 if [ "${1:-}" = vm ]; then
 	pkgs="$pkgs qemu-system-x86 debootstrap e2fsprogs xz-utils"
