@@ -25,6 +25,17 @@ type AttachOptions struct {
 	// DetachKeys ends the attach when read from Stdin (docker's
 	// "ctrl-p,ctrl-q" form, the default).
 	DetachKeys string
+	// Registered, when set, is called once the attach is in place:
+	// registered with the container's shim or, for a container that
+	// is not running, queued for its next start. Nothing is read from
+	// Stdin or written to Stdout and Stderr before it returns, so a
+	// server can answer its client only then (docker's 101 Switching
+	// Protocols) and hand Attach writers that become usable in
+	// Registered: a client that starts the container once answered
+	// (docker run, docker start -a) misses none of its output. An
+	// error from Registered ends the attach with that error. Without
+	// Stream it is called before the log is replayed.
+	Registered func() error
 }
 
 // pendingAttach is an attach to a container that is not running yet: it
@@ -52,7 +63,9 @@ func (p *pendingAttach) connect(t *shim.Client) {
 // Attach attaches to a container's stdio as docker's attach does. It
 // returns when the container's output ends (it exited), when the
 // detach keys are read, or when ctx ends. A container that is not
-// running is attached when it next starts (docker start -a, docker run).
+// running is attached when it next starts (docker start -a, docker run);
+// a start that fails ends the attach without an error (the start's
+// caller has it).
 func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) error {
 	c, err := e.lookup(ref)
 	if err != nil {
@@ -62,6 +75,12 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) err
 	if err != nil {
 		return err
 	}
+	registered := func() error {
+		if opts.Registered == nil {
+			return nil
+		}
+		return opts.Registered()
+	}
 	c.mu.Lock()
 	tty := c.rec.Config.Tty
 	c.mu.Unlock()
@@ -69,34 +88,28 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) err
 	if tty && stderr != nil && stdout == nil {
 		stdout = stderr
 	}
-	if opts.Logs && (stdout != nil || stderr != nil) {
-		err := e.Logs(ctx, c.id, LogsOptions{Stdout: stdout != nil, Stderr: stderr != nil, Tail: -1}, func(m *logs.Message) error {
-			w := stdout
-			if m.Stream == "stderr" && !tty {
-				w = stderr
-			}
-			if w == nil {
-				return nil
-			}
-			_, err := w.Write(m.Line)
-			return err
-		})
-		if err != nil {
+	if !opts.Stream {
+		if err := registered(); err != nil {
 			return err
 		}
-	}
-	if !opts.Stream {
-		return nil
+		return e.replayLogs(ctx, c, tty, opts.Logs, stdout, stderr)
 	}
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	streams := shim.AttachOptions{Stdout: stdout, Stderr: stderr}
-	if tty {
-		streams.Stderr = nil
+	// The live streams wait behind a gate until Registered returned and
+	// the log was replayed.
+	gate := make(chan struct{})
+	streams := shim.AttachOptions{}
+	if stdout != nil {
+		streams.Stdout = &gatedWriter{w: stdout, gate: gate, done: actx.Done()}
+	}
+	if stderr != nil && !tty {
+		streams.Stderr = &gatedWriter{w: stderr, gate: gate, done: actx.Done()}
 	}
 	var detached atomic.Bool
 	if opts.Stdin != nil {
-		streams.Stdin = &detachReader{r: opts.Stdin, keys: keys, onDetach: func() { detached.Store(true); cancel() }}
+		in := &gatedReader{r: opts.Stdin, gate: gate, done: actx.Done()}
+		streams.Stdin = &detachReader{r: in, keys: keys, onDetach: func() { detached.Store(true); cancel() }}
 	}
 
 	c.mu.Lock()
@@ -112,10 +125,26 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) err
 	// an attached client goes.
 	streams.KeepStdinOpen = !c.rec.Config.StdinOnce
 	e.emit(events.ActionAttach, c, nil)
+	// open lets the live streams through once the client has its answer
+	// and the log.
+	open := func() error {
+		if err := registered(); err != nil {
+			return err
+		}
+		if err := e.replayLogs(ctx, c, tty, opts.Logs, stdout, stderr); err != nil {
+			return err
+		}
+		close(gate)
+		return nil
+	}
 	if t := c.task; t != nil {
 		c.mu.Unlock()
 		a, err := t.Attach(actx, streams)
 		if err != nil {
+			return err
+		}
+		if err := open(); err != nil {
+			a.Close()
 			return err
 		}
 		return attachResult(a.Wait(), detached.Load(), ctx)
@@ -123,19 +152,81 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) err
 	p := &pendingAttach{ctx: actx, opts: streams, started: make(chan struct{}), done: make(chan error, 1)}
 	c.pending = append(c.pending, p)
 	c.mu.Unlock()
+	if err := open(); err != nil {
+		c.dropPending(p)
+		return err
+	}
 	select {
 	case <-p.started:
 		return attachResult(<-p.done, detached.Load(), ctx)
 	case <-ctx.Done():
-		c.mu.Lock()
-		for i, q := range c.pending {
-			if q == p {
-				c.pending = append(c.pending[:i], c.pending[i+1:]...)
-				break
-			}
-		}
-		c.mu.Unlock()
+		c.dropPending(p)
 		return ctx.Err()
+	}
+}
+
+// dropPending forgets an attach that waited for a start.
+func (c *ctr) dropPending(p *pendingAttach) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, q := range c.pending {
+		if q == p {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			break
+		}
+	}
+}
+
+// replayLogs writes the container's log so far to the attach's writers
+// (docker's attach with logs=1).
+func (e *Engine) replayLogs(ctx context.Context, c *ctr, tty, replay bool, stdout, stderr io.Writer) error {
+	if !replay || stdout == nil && stderr == nil {
+		return nil
+	}
+	return e.Logs(ctx, c.id, LogsOptions{Stdout: stdout != nil, Stderr: stderr != nil, Tail: -1}, func(m *logs.Message) error {
+		w := stdout
+		if m.Stream == "stderr" && !tty {
+			w = stderr
+		}
+		if w == nil {
+			return nil
+		}
+		_, err := w.Write(m.Line)
+		return err
+	})
+}
+
+// gatedWriter holds writes back until gate closes; once done closes
+// first, they fail.
+type gatedWriter struct {
+	w    io.Writer
+	gate <-chan struct{}
+	done <-chan struct{}
+}
+
+func (g *gatedWriter) Write(p []byte) (int, error) {
+	select {
+	case <-g.gate:
+		return g.w.Write(p)
+	case <-g.done:
+		return 0, io.ErrClosedPipe
+	}
+}
+
+// gatedReader holds reads back until gate closes; once done closes
+// first, it is at its end.
+type gatedReader struct {
+	r    io.Reader
+	gate <-chan struct{}
+	done <-chan struct{}
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	select {
+	case <-g.gate:
+		return g.r.Read(p)
+	case <-g.done:
+		return 0, io.EOF
 	}
 }
 

@@ -19,7 +19,8 @@ import (
 // and deleted paths, sorted. On overlay it reads the writable layer:
 // an overlay whiteout is a deletion, a path the image has is a change,
 // any other an addition. With the copy snapshotter it compares the
-// container's tree with the image's.
+// container's tree with the image's. What docker keeps in its init
+// layer is left out (initLayerPaths).
 func (e *Engine) Changes(ctx context.Context, ref string) ([]container.FilesystemChange, error) {
 	c, err := e.lookup(ref)
 	if err != nil {
@@ -29,6 +30,8 @@ func (e *Engine) Changes(ctx context.Context, ref string) ([]container.Filesyste
 	if err != nil {
 		return nil, fmt.Errorf("changes of %s: %w", c.id, err)
 	}
+	var changes []container.FilesystemChange
+	overlay := false
 	if len(mounts) == 1 && mounts[0].Type == "overlay" {
 		var upper string
 		var lowers []string
@@ -42,10 +45,55 @@ func (e *Engine) Changes(ctx context.Context, ref string) ([]container.Filesyste
 			}
 		}
 		if upper != "" {
-			return overlayChanges(ctx, upper, lowers)
+			overlay = true
+			changes, err = overlayChanges(ctx, upper, lowers)
 		}
 	}
-	return e.treeChanges(ctx, c)
+	if !overlay {
+		changes, err = e.treeChanges(ctx, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return hideInitLayer(changes), nil
+}
+
+// initLayerPaths are what docker keeps in a container's "init" layer,
+// beneath the writable one, so that docker diff never shows them: the
+// files the engine binds over (hostname, hosts, resolv.conf) and the
+// mount points every container gets. berth has no init layer — the
+// runtime makes the mount points it lacks in the writable layer — so
+// Changes leaves them out instead.
+var initLayerPaths = []string{
+	"/.dockerenv", "/dev/console", "/dev/pts", "/dev/shm",
+	"/etc/hostname", "/etc/hosts", "/etc/mtab", "/etc/resolv.conf",
+	"/proc", "/sys",
+}
+
+// hideInitLayer drops initLayerPaths from a change list, and the
+// directories above them that changed only for them (/etc, /dev). The
+// result is never nil: an unchanged container lists none.
+func hideInitLayer(changes []container.FilesystemChange) []container.FilesystemChange {
+	out := []container.FilesystemChange{}
+	var dropped []string
+	for _, ch := range changes {
+		if ch.Kind != container.ChangeDelete && slices.Contains(initLayerPaths, ch.Path) {
+			dropped = append(dropped, ch.Path)
+			continue
+		}
+		out = append(out, ch)
+	}
+	if len(dropped) == 0 {
+		return out
+	}
+	// onlyFor: dir is above a dropped path and above nothing kept.
+	onlyFor := func(dir string) bool {
+		above := slices.ContainsFunc(dropped, func(p string) bool { return strings.HasPrefix(p, dir+"/") })
+		return above && !slices.ContainsFunc(out, func(ch container.FilesystemChange) bool { return strings.HasPrefix(ch.Path, dir+"/") })
+	}
+	return slices.DeleteFunc(out, func(ch container.FilesystemChange) bool {
+		return ch.Kind != container.ChangeDelete && onlyFor(ch.Path)
+	})
 }
 
 // overlayChanges walks an overlay upper directory.

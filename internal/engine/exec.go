@@ -139,7 +139,7 @@ func (e *Engine) ExecStart(ctx context.Context, execID string, opts ExecStartOpt
 		if att != nil {
 			att.Close()
 		}
-		return err
+		return e.execStartFailed(x, proc, err)
 	}
 	pid := 0
 	if st, err := proc.State(ctx); err == nil {
@@ -176,6 +176,27 @@ func (e *Engine) ExecStart(ctx context.Context, execID string, opts ExecStartOpt
 		return werr
 	}
 	return aerr
+}
+
+// execStartFailed ends an exec whose process could not be started, as
+// dockerd does: not running, with the exit code of the failure (127 for
+// a program that is not there, 126 for one that cannot be run) for
+// ExecInspect — the docker CLI exits with it — and the error in docker's
+// words. The shim records the failed process as exited with that code;
+// its status is taken when the shim has it.
+func (e *Engine) execStartFailed(x *execSession, proc *shim.Exec, err error) error {
+	code, err := startError(err, true)
+	wctx, cancel := context.WithTimeout(e.ctx, 2*time.Second)
+	if exit, werr := proc.Wait(wctx); werr == nil && exit.Code != 0 {
+		code = exit.Code
+	}
+	cancel()
+	x.mu.Lock()
+	x.running = false
+	x.exitCode = &code
+	x.mu.Unlock()
+	close(x.done)
+	return err
 }
 
 // execProcessSpec is the OCI process of an exec: the container's own

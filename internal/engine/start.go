@@ -7,7 +7,6 @@ import (
 	"github.com/berth-project/berth/internal/shim"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -40,25 +39,21 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	c.rec.HasBeenManuallyStopped = false
 	c.exitOnNext = false
 	if err := e.startLocked(ctx, c); err != nil {
-		e.startFailed(c, err)
-		return err
+		return e.startFailed(c, err)
 	}
 	return nil
 }
 
 // startFailed records a start that failed as docker does: the error in
-// State.Error and an exit code naming the class of failure.
-func (e *Engine) startFailed(c *ctr, err error) {
-	code := 128
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
-		code = 127
-	case strings.Contains(msg, "permission denied"):
-		code = 126
-	}
+// State.Error and an exit code naming the class of failure (startError);
+// a container that never ran stays "created". Attaches waiting for this
+// start end, as dockerd closes a container's streams: their clients
+// learn why from the start's answer. It returns the error in docker's
+// words. Callers hold c.mu.
+func (e *Engine) startFailed(c *ctr, err error) error {
+	code, err := startError(err, false)
 	st := &c.rec.State
-	st.Error = msg
+	st.Error = err.Error()
 	st.ExitCode = code
 	st.Pid = 0
 	if c.rec.HasBeenStartedBefore {
@@ -70,7 +65,13 @@ func (e *Engine) startFailed(c *ctr, err error) {
 	if err := c.save(); err != nil {
 		e.logf("container %s: %v", c.id, err)
 	}
+	for _, p := range c.pending {
+		p.done <- nil
+		close(p.started)
+	}
+	c.pending = nil
 	c.notify()
+	return err
 }
 
 // startLocked starts c. Callers hold c.mu.

@@ -28,27 +28,44 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request, vars ma
 	}
 	stdin, stdout, stderr := boolValue(r, "stdin"), boolValue(r, "stdout"), boolValue(r, "stderr")
 	tty := insp.Config != nil && insp.Config.Tty
-	h, err := hijack(w, r, streamType(r.Context(), tty))
-	if err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// The connection is taken over (101) only once the engine has the
+	// attach in place: docker run and docker start -a start the
+	// container when they have that answer, and must not miss its
+	// first output. Until then the streams below lead nowhere, and the
+	// engine uses none of them (AttachOptions.Registered).
+	var h *hijacked
+	var out streams
+	in, outw, errw := &lateReader{}, &lateWriter{}, &lateWriter{}
+	opts := engine.AttachOptions{Logs: boolValue(r, "logs"), Stream: boolValue(r, "stream"), DetachKeys: r.URL.Query().Get("detachKeys")}
+	opts.Registered = func() error {
+		var err error
+		if h, err = hijack(w, r, streamType(r.Context(), tty)); err != nil {
+			return err
+		}
+		h.watchGone(cancel)
+		out = outputStreams(h, tty)
+		in.r, outw.w, errw.w = h.in, out.stdout, out.stderr
+		return nil
+	}
+	if stdin {
+		opts.Stdin = in
+	}
+	if stdout {
+		opts.Stdout = outw
+	}
+	if stderr {
+		opts.Stderr = errw
+	}
+	err = s.containers.Attach(ctx, insp.ID, opts)
+	if h == nil {
+		// Refused before the attach was in place: an answer of its own.
 		return err
 	}
 	defer h.close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	h.watchGone(cancel)
-
-	opts := engine.AttachOptions{Logs: boolValue(r, "logs"), Stream: boolValue(r, "stream"), DetachKeys: r.URL.Query().Get("detachKeys")}
-	out := outputStreams(h, tty)
-	if stdin {
-		opts.Stdin = h.in
-	}
-	if stdout {
-		opts.Stdout = out.stdout
-	}
-	if stderr {
-		opts.Stderr = out.stderr
-	}
-	if err := s.containers.Attach(ctx, insp.ID, opts); err != nil && ctx.Err() == nil {
+	if err != nil && ctx.Err() == nil {
 		s.log.Debug("attach ended with error", "container", insp.ID, "err", err)
 		// A container that was removed or could not start ends the
 		// stream quietly, as with dockerd: the client learns why from
@@ -59,6 +76,16 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request, vars ma
 	}
 	return nil
 }
+
+// lateWriter and lateReader are an attach's streams before the
+// connection is taken over; Registered points them at it.
+type lateWriter struct{ w io.Writer }
+
+func (l *lateWriter) Write(p []byte) (int, error) { return l.w.Write(p) }
+
+type lateReader struct{ r io.Reader }
+
+func (l *lateReader) Read(p []byte) (int, error) { return l.r.Read(p) }
 
 // streams are the writers of one hijacked stream: raw with a tty,
 // stdcopy frames without.
