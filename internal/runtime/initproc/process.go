@@ -139,6 +139,8 @@ func finalize(cfg *syncmsg.Config, proc *process) error {
 	if err := procattr.MemoryPolicy(cfg.Spec.Linux.MemoryPolicy); err != nil {
 		return step("memory policy", err)
 	}
+	// Before any seccomp filter, which may refuse rt_sigaction.
+	resetSignals()
 	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
 	// while the capabilities are still there, as runc does. The rest of the
 	// set-up then runs under the filter.
