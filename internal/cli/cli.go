@@ -147,7 +147,7 @@ func (c *CLI) containerCommands() []*cobra.Command {
 		c.runCommand(), c.createCommand(), c.startCommand(), c.stopCommand("stop"), c.stopCommand("restart"),
 		c.killCommand(), c.rmCommand(), c.pauseCommand(false), c.pauseCommand(true), c.renameCommand(),
 		c.waitCommand(), c.topCommand(), c.portCommand(), c.diffCommand(), c.exportCommand(), c.logsCommand(),
-		c.execCommand(), c.attachCommand(), c.cpCommand(), c.statsCommand(), c.commitCommand(),
+		c.execCommand(), c.attachCommand(), c.cpCommand(), c.statsCommand(), c.commitCommand(), c.updateCommand(),
 	}
 }
 

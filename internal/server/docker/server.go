@@ -112,7 +112,7 @@ func (s *Server) addContainerRoutes() {
 		"/containers/{name}/top":     {http.MethodGet: s.topContainer},
 		"/containers/{name}/changes": {http.MethodGet: s.containerChanges},
 		"/containers/{name}/export":  {http.MethodGet: s.exportContainer},
-		"/containers/{name}/update":  {http.MethodPost: s.updateContainer},
+		"/containers/{name}/update":  {http.MethodPost: s.updateResources},
 		"/containers/{name}/exec":    {http.MethodPost: s.createExec},
 		"/containers/{name}/archive": {http.MethodHead: s.statArchive, http.MethodGet: s.getArchive, http.MethodPut: s.putArchive},
 		"/commit":                    {http.MethodPost: s.commitContainer},
