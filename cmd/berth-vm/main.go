@@ -162,7 +162,7 @@ func boot(ctx context.Context, o options, cache *vm.Cache, job vm.Job, first str
 	if err != nil {
 		return 1, err
 	}
-	recipe := vm.NewRecipe(k, mirror, baseName(bb))
+	recipe := vm.NewRecipe(k, mirror, baseName(bb), guestPackages...)
 	img, err := cache.Image(ctx, recipe, k)
 	if err != nil {
 		return 1, err
@@ -207,6 +207,15 @@ func boot(ctx context.Context, o options, cache *vm.Cache, job vm.Job, first str
 	}
 	return res.ExitCode, nil
 }
+
+// guestPackages are what berth's suites need in the guest beyond the base
+// recipe: test/peers drives berth-runtime through containerd (ctr and its
+// runc shim) and podman (conmon), on cgroup v2 and with systemd's driver.
+// Their Recommends stay out (debootstrap installs Depends only): the tests
+// run with --network none. debootstrap does not resolve virtual packages,
+// so podman's container-network-stack is named: netavark, the smaller of
+// its two providers.
+var guestPackages = []string{"containerd", "podman", "netavark"}
 
 func round(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
 

@@ -15,10 +15,12 @@ import (
 	"github.com/berth-project/berth/internal/vm"
 )
 
-// Where the suite's shares appear in the guest.
+// Where the suite's shares appear in the guest. Not under /run: test/peers
+// runs containerd with a tmpfs of its own on /run, which would hide the
+// runtime binary from containerd's shims.
 const (
-	guestBin = "/run/berth-vm/bin"
-	guestSrc = "/run/berth-vm/src"
+	guestBin = "/opt/berth-vm/bin"
+	guestSrc = "/opt/berth-vm/src"
 	// guestTestCache is the fixture cache in the guest (BERTH_TEST_CACHE):
 	// on the guest's own disk, since the fixture mounts overlays on it.
 	guestTestCache = "/var/cache/berth-test"
@@ -142,11 +144,13 @@ func (s *suite) Job() vm.Job {
 // The environment is the one the root suites document: BERTH_RUNTIME and
 // BERTH_TEST_PROBE name the binaries built on the host (the guest has no
 // Go toolchain); the fixture finds busybox-static's .deb in its cache's
-// debs/ and fails rather than skips when a prerequisite is missing.
+// debs/ and fails rather than skips when a prerequisite is missing, and so
+// do the peers when containerd or podman is (the image has them, see
+// guestPackages).
 func suiteScript(pkgs []testPkg, verbose bool, timeout time.Duration, args []string, systemd bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `export BERTH_RUNTIME=%[1]s/berth-runtime BERTH_TEST_PROBE=%[1]s/probe
-export BERTH_TEST_CACHE=%[2]s BERTH_TEST_REQUIRE_FIXTURES=1
+export BERTH_TEST_CACHE=%[2]s BERTH_TEST_REQUIRE_FIXTURES=1 BERTH_TEST_REQUIRE_PEERS=1
 mkdir -p "$BERTH_TEST_CACHE/debs" && cp %[1]s/busybox-static_*.deb "$BERTH_TEST_CACHE/debs/" || exit 125
 rc=0
 t() { date +%%s%%N; }

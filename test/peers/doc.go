@@ -23,7 +23,8 @@
 //     (/<namespace>/<id>) cannot meet anyone else's.
 //   - podman runs with --root, --runroot, --tmpdir, TMPDIR and private
 //     containers.conf, storage.conf and registries.conf (CONTAINERS_CONF,
-//     CONTAINERS_STORAGE_CONF, CONTAINERS_REGISTRIES_CONF), cgroupfs, the
+//     CONTAINERS_STORAGE_CONF, CONTAINERS_REGISTRIES_CONF), cgroupfs (see
+//     below for systemd), the
 //     file events backend and --network none. "podman load" also runs in
 //     a private mount namespace with tmpfs on /var/lib/containers and
 //     /var/tmp: copying an image writes containers/image's blob info cache
@@ -44,6 +45,12 @@
 // their own socket or storage root (found by their command lines), detach
 // any mount under the temporary directory, and remove the empty
 // /<namespace> cgroup parents the runtime created.
+//
+// With BERTH_TEST_SYSTEMD_CGROUP=1 (test/runtimetest; cmd/berth-vm sets it
+// for a second pass where systemd is PID 1) both clients use the systemd
+// cgroup driver: ctr runs with --runc-systemd-cgroup and a
+// "slice:prefix:name" --cgroup, podman with --cgroup-manager systemd, and
+// the runtime gets --systemd-cgroup from the shim or conmon.
 //
 // The tests skip without root. A missing client (containerd, ctr,
 // containerd-shim-runc-v2, podman) skips with the reason, unless

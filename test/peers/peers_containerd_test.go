@@ -93,10 +93,20 @@ disabled_plugins = [
 	defer logf.Close()
 
 	// sh mounts the tmpfs inside the new mount namespace (which Go makes
-	// recursively private) and becomes containerd.
-	c.cmd = exec.Command("/bin/sh", "-c",
-		`mount -t tmpfs -o mode=0755,size=64m berth-peers /run && exec "$0" --config "$1"`,
-		paths[0], config)
+	// recursively private) and becomes containerd. For the systemd cgroup
+	// driver, the runtime the shims start must still see systemd's
+	// /run/systemd (how it knows systemd is PID 1, and its private bus
+	// socket) and the D-Bus system socket in /run/dbus: they are moved
+	// over the tmpfs, in this mount namespace only.
+	script := `mount -t tmpfs -o mode=0755,size=64m berth-peers /run && exec "$0" --config "$1"`
+	if runtimetest.SystemdCgroup() {
+		script = `keep=$2 && mkdir "$keep" "$keep/systemd" "$keep/dbus" &&
+mount --rbind /run/systemd "$keep/systemd" && mount --rbind /run/dbus "$keep/dbus" &&
+mount -t tmpfs -o mode=0755,size=64m berth-peers /run && mkdir /run/systemd /run/dbus &&
+mount --move "$keep/systemd" /run/systemd && mount --move "$keep/dbus" /run/dbus &&
+exec "$0" --config "$1"`
+	}
+	c.cmd = exec.Command("/bin/sh", "-c", script, paths[0], config, filepath.Join(c.dir, "run-keep"))
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	// Its temporary mounts and the shims' process.json files and console
 	// sockets go under TMPDIR.
@@ -141,6 +151,25 @@ func (c *containerd) ctr(args ...string) *exec.Cmd {
 	cmd := exec.Command(c.ctrPath, append([]string{"--address", c.sock, "--namespace", c.ns}, args...)...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+filepath.Join(c.dir, "tmp"))
 	return cmd
+}
+
+// runArgs are ctr's arguments to run container id from the fixture image
+// with flags and argv: through the runtime under test, and with the
+// systemd cgroup driver when the tests drive it (runtimetest.SystemdCgroup):
+// the shim then passes --systemd-cgroup, and the container's cgroup is a
+// scope named by cgroupsPath.
+func (c *containerd) runArgs(id string, flags []string, argv ...string) []string {
+	args := append([]string{"run", "--fifo-dir", c.fifoDir, "--runc-binary", c.runtime}, flags...)
+	if runtimetest.SystemdCgroup() {
+		args = append(args, "--runc-systemd-cgroup", "--cgroup", c.cgroupsPath(id))
+	}
+	return append(append(args, fixture.ImageName, id), argv...)
+}
+
+// cgroupsPath is container id's linux.cgroupsPath: containerd's default,
+// /<namespace>/<id>, or a scope in a slice of the namespace's name.
+func (c *containerd) cgroupsPath(id string) string {
+	return runtimetest.CgroupsPath(c.ns, id)
 }
 
 // must runs ctr and fails the test unless it exits 0.
@@ -197,7 +226,7 @@ func (c *containerd) waitStatus(t *testing.T, id, want string) {
 func (c *containerd) checkGone(t *testing.T, id string) {
 	t.Helper()
 	stateLeft(t, c.runcRoot(), id)
-	if dirs := cgroupDirs(c.ns + "/" + id); len(dirs) > 0 {
+	if dirs := cgroupDirs(strings.TrimPrefix(runtimetest.CgroupDir(c.cgroupsPath(id)), "/")); len(dirs) > 0 {
 		t.Errorf("cgroups left behind: %s", strings.Join(dirs, " "))
 	}
 	mountinfo := filepath.Join("/proc", strconv.Itoa(c.cmd.Process.Pid), "mountinfo")
@@ -270,8 +299,7 @@ func TestContainerd(t *testing.T) {
 	}
 
 	t.Run("run", func(t *testing.T) {
-		r := c.must(t, time.Minute, "run", "--rm", "--fifo-dir", c.fifoDir, "--runc-binary", c.runtime,
-			fixture.ImageName, "run", "/bin/probe", "report")
+		r := c.must(t, time.Minute, c.runArgs("run", []string{"--rm"}, "/bin/probe", "report")...)
 		// ctr's default spec sets no hostname: the new UTS namespace keeps
 		// the host's name.
 		checkInit(t, parseReport(t, r.stdout), hostname)
@@ -279,8 +307,7 @@ func TestContainerd(t *testing.T) {
 	})
 
 	t.Run("exit-status", func(t *testing.T) {
-		r := run(c.ctr("run", "--rm", "--fifo-dir", c.fifoDir, "--runc-binary", c.runtime,
-			fixture.ImageName, "status", "/bin/probe", "exit", "3"), time.Minute)
+		r := run(c.ctr(c.runArgs("status", []string{"--rm"}, "/bin/probe", "exit", "3")...), time.Minute)
 		if r.code != 3 {
 			t.Errorf("want exit status 3: %s", r)
 		}
@@ -288,16 +315,14 @@ func TestContainerd(t *testing.T) {
 	})
 
 	t.Run("tty", func(t *testing.T) {
-		r := runOnPty(t, c.ctr("run", "--rm", "-t", "--fifo-dir", c.fifoDir, "--runc-binary", c.runtime,
-			fixture.ImageName, "tty", "/bin/probe", "tty"), time.Minute, 24, 80)
+		r := runOnPty(t, c.ctr(c.runArgs("tty", []string{"--rm", "-t"}, "/bin/probe", "tty")...), time.Minute, 24, 80)
 		checkTerminal(t, r, 24, 80)
 		c.checkGone(t, "tty")
 	})
 
 	t.Run("detached", func(t *testing.T) {
 		const id = "detached"
-		c.must(t, time.Minute, "run", "-d", "--fifo-dir", c.fifoDir, "--runc-binary", c.runtime,
-			fixture.ImageName, id, "/bin/probe", "sleep", "inf")
+		c.must(t, time.Minute, c.runArgs(id, []string{"-d"}, "/bin/probe", "sleep", "inf")...)
 		pid, status := c.task(t, id)
 		if status != "RUNNING" || pid <= 0 {
 			t.Fatalf("task %s: pid %d status %q after run -d, want RUNNING", id, pid, status)

@@ -44,8 +44,14 @@ func newPodman(t *testing.T) *podman {
 		return path
 	}
 	// Every path podman would otherwise take from /etc, /var/lib or /run.
+	// The cgroup driver the tests drive (runtimetest.SystemdCgroup):
+	// podman passes --systemd-cgroup to the runtime with "systemd".
+	manager := "cgroupfs"
+	if runtimetest.SystemdCgroup() {
+		manager = "systemd"
+	}
 	conf := write("containers.conf", fmt.Sprintf(`[engine]
-cgroup_manager = "cgroupfs"
+cgroup_manager = %q
 events_logger = "file"
 events_logfile_path = %q
 tmp_dir = %q
@@ -55,7 +61,7 @@ image_copy_tmp_dir = %q
 
 [network]
 network_config_dir = %q
-`, filepath.Join(p.dir, "events.log"), filepath.Join(p.dir, "tmp"), filepath.Join(p.dir, "volumes"),
+`, manager, filepath.Join(p.dir, "events.log"), filepath.Join(p.dir, "tmp"), filepath.Join(p.dir, "volumes"),
 		filepath.Join(p.dir, "libpod"), filepath.Join(p.dir, "tmp"), filepath.Join(p.dir, "networks")))
 	reg := write("registries.conf", "unqualified-search-registries = []\n")
 	// TMPDIR: podman's temporary files, such as one of the two copies of
@@ -83,7 +89,7 @@ network_config_dir = %q
 			"--tmpdir", filepath.Join(p.dir, "tmp"),
 			"--storage-driver", driver,
 			"--runtime", p.runtime,
-			"--cgroup-manager", "cgroupfs",
+			"--cgroup-manager", manager,
 			"--events-backend", "file",
 		}
 		if debugEnabled() {
@@ -191,8 +197,9 @@ func cid(t *testing.T, path string) string {
 func (p *podman) checkGone(t *testing.T, id string) {
 	t.Helper()
 	stateLeft(t, p.runtimeRoot(), id)
-	// cgroupfs: <parent>/libpod-<id> (the parent is libpod_parent as root).
-	if dirs := cgroupDirs("*/libpod-" + id); len(dirs) > 0 {
+	// cgroupfs: <parent>/libpod-<id> (the parent is libpod_parent as
+	// root); systemd: machine.slice/libpod-<id>.scope.
+	if dirs := append(cgroupDirs("*/libpod-"+id), cgroupDirs("*/libpod-"+id+".scope")...); len(dirs) > 0 {
 		t.Errorf("cgroups left behind: %s", strings.Join(dirs, " "))
 	}
 	for _, mp := range mountsUnder("/proc/self/mountinfo", p.dir) {
