@@ -20,6 +20,7 @@ build:
 	$(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o $(BIN)/berthd ./cmd/berthd
 	$(GO) build -trimpath -ldflags '-s -w -X github.com/berth-project/berth/internal/cli.Version=$(VERSION)' -o $(BIN)/berth ./cmd/berth
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/berth-shim ./cmd/berth-shim
+	$(CC) -static -Os -s -Wall -o $(BIN)/berth-init cmd/berth-init/berth-init.c
 	./hack/cni-plugins.sh
 
 install: build
@@ -27,6 +28,7 @@ install: build
 	install -D -m 0755 $(BIN)/berthd $(DESTDIR)$(PREFIX)/bin/berthd
 	install -D -m 0755 $(BIN)/berth $(DESTDIR)$(PREFIX)/bin/berth
 	install -D -m 0755 $(BIN)/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
+	install -D -m 0755 $(BIN)/berth-init $(DESTDIR)$(PREFIX)/bin/berth-init
 	install -D -m 0644 contrib/systemd/berthd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/berthd.service
 	./hack/cni-plugins.sh --install $(DESTDIR)$(PREFIX)/lib/berth/cni
 
