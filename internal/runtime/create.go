@@ -50,6 +50,11 @@ type CreateOptions struct {
 	// Warn receives what the host cannot honour but the container does
 	// without (a resource field the kernel lacks).
 	Warn func(string)
+	// Binary is the runtime binary the init (and a namespace stage) is
+	// started from, sealed like the running one (selfexe.CloneFile); empty
+	// means the running binary. berth-shim, which runs Create as a library,
+	// names berth-runtime here.
+	Binary string
 }
 
 func (o *CreateOptions) warn(msg string) {
@@ -202,7 +207,7 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 		}
 	}
 
-	filter, listener, err := compileSeccomp(spec.Linux.Seccomp)
+	filter, listener, err := compileSeccomp(o.Root, spec.Linux.Seccomp)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +215,12 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 		defer listener.Close()
 	}
 
-	exe, err := selfexe.Clone()
+	var exe *os.File
+	if o.Binary != "" {
+		exe, err = selfexe.CloneFile(o.Binary)
+	} else {
+		exe, err = selfexe.Clone()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -267,6 +277,7 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 	cmd.Env = []string{
 		"_BERTH_SYNCFD=" + strconv.Itoa(syncFD),
 		"_BERTH_FIFOFD=" + strconv.Itoa(addFD(fifo)),
+		syncmsg.VersionEnv(),
 	}
 	if console != nil {
 		cmd.Env = append(cmd.Env, "_BERTH_CONSOLEFD="+strconv.Itoa(addFD(console)))

@@ -85,7 +85,7 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 			defer console.Close()
 		}
 	}
-	filter, listener, err := compileSeccomp(c.st.Spec.Linux.Seccomp)
+	filter, listener, err := compileSeccomp(c.root, c.st.Spec.Linux.Seccomp)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
 		return 2 + len(cmd.ExtraFiles)
 	}
-	cmd.Env = []string{"_BERTH_SYNCFD=" + strconv.Itoa(addFD(childSock))}
+	cmd.Env = []string{"_BERTH_SYNCFD=" + strconv.Itoa(addFD(childSock)), syncmsg.VersionEnv()}
 	if console != nil {
 		cmd.Env = append(cmd.Env, "_BERTH_CONSOLEFD="+strconv.Itoa(addFD(console)))
 	}

@@ -20,16 +20,27 @@ const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_
 //
 // Postconditions: Verify accepts the returned file.
 func Clone() (*os.File, error) {
-	f, err := overlay(detachedEmpty)
+	return CloneFile(selfExe)
+}
+
+// selfExe names the running binary.
+const selfExe = "/proc/self/exe"
+
+// CloneFile is Clone for the binary at path rather than the running one:
+// a process that runs the runtime's code as a library (berth-shim) starts
+// the container's init from the runtime's binary, sealed the same way.
+// path is trusted as much as the binary an exec of it would run.
+func CloneFile(path string) (*os.File, error) {
+	f, err := overlay(path, detachedEmpty)
 	if errors.Is(err, unix.EINVAL) {
 		// Kernels that refuse a detached lower layer (6.1) take an empty
 		// directory of the host's mount namespace.
-		f, err = overlay(emptyDir)
+		f, err = overlay(path, emptyDir)
 	}
 	if err == nil {
 		return f, nil
 	}
-	return memfd()
+	return memfd(path)
 }
 
 // EmptyDir is the directory overlay uses as its second lower layer on
@@ -37,12 +48,19 @@ func Clone() (*os.File, error) {
 // and uses it only while it is empty.
 var EmptyDir = "/run/berth-runtime-empty"
 
-// overlay opens the running binary through a read-only overlayfs that is
-// never attached to any mount namespace. Overlayfs without an upper layer
-// needs two lower layers: the binary's directory, on top, and an empty
-// directory from empty, which returns it as a descriptor.
-func overlay(empty func() (int, error)) (*os.File, error) {
-	exe, err := os.Readlink("/proc/self/exe")
+// overlay opens the binary at path (selfExe: the running one) through a
+// read-only overlayfs that is never attached to any mount namespace.
+// Overlayfs without an upper layer needs two lower layers: the binary's
+// directory, on top, and an empty directory from empty, which returns it
+// as a descriptor.
+func overlay(path string, empty func() (int, error)) (*os.File, error) {
+	var exe string
+	var err error
+	if path == selfExe {
+		exe, err = os.Readlink(selfExe)
+	} else {
+		exe, err = filepath.EvalSymlinks(path)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +83,7 @@ func overlay(empty func() (int, error)) (*os.File, error) {
 	f := os.NewFile(uintptr(fd), "berth-runtime")
 	// The overlay shows what the path names now; make sure it is the very
 	// file this process runs, not one swapped in since.
-	if err := sameFile(f); err != nil {
+	if err := sameFile(path, f); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -142,12 +160,12 @@ func detached(fstype string, opts map[string]string) (int, error) {
 	return mnt, nil
 }
 
-// sameFile checks that f has the content of the running binary: overlayfs
+// sameFile checks that f has the content of the binary at path: overlayfs
 // reports the lower file's device and inode for a file that is only in one
 // lower layer.
-func sameFile(f *os.File) error {
+func sameFile(path string, f *os.File) error {
 	var a, b unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &a); err != nil {
+	if err := unix.Stat(path, &a); err != nil {
 		return err
 	}
 	if err := unix.Fstat(int(f.Fd()), &b); err != nil {
@@ -159,9 +177,9 @@ func sameFile(f *os.File) error {
 	return nil
 }
 
-// memfd copies the running binary into a sealed memfd.
-func memfd() (*os.File, error) {
-	src, err := os.Open("/proc/self/exe")
+// memfd copies the binary at path into a sealed memfd.
+func memfd(path string) (*os.File, error) {
+	src, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open self executable: %w", err)
 	}

@@ -14,9 +14,9 @@ import (
 func TestCloneIsSealedAndRuns(t *testing.T) {
 	useEmptyDir(t)
 	for name, clone := range map[string]func() (*os.File, error){
-		"overlay-detached": func() (*os.File, error) { return overlay(detachedEmpty) },
-		"overlay-emptydir": func() (*os.File, error) { return overlay(emptyDir) },
-		"memfd":            memfd,
+		"overlay-detached": func() (*os.File, error) { return overlay(selfExe, detachedEmpty) },
+		"overlay-emptydir": func() (*os.File, error) { return overlay(selfExe, emptyDir) },
+		"memfd":            func() (*os.File, error) { return memfd(selfExe) },
 	} {
 		t.Run(name, func(t *testing.T) { testClone(t, name, clone) })
 	}
@@ -146,5 +146,46 @@ func TestEmptyDirRefused(t *testing.T) {
 				t.Fatalf("%s: accepted", name)
 			}
 		})
+	}
+}
+
+// TestCloneFile: another binary than the running one, named through a
+// symlink, comes back sealed the same way and runs as itself.
+func TestCloneFile(t *testing.T) {
+	useEmptyDir(t)
+	src, err := os.ReadFile("/bin/echo")
+	if err != nil {
+		t.Skipf("no /bin/echo to clone: %v", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tool")
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(bin, link); err != nil {
+		t.Fatal(err)
+	}
+	f, err := CloneFile(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := Verify(f); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := f.Stat(); err != nil || st.Size() != int64(len(src)) {
+		t.Fatalf("clone is %v bytes (%v), the binary %d", st.Size(), err, len(src))
+	}
+	if w, err := os.OpenFile(Path(f), os.O_WRONLY, 0); err == nil {
+		_, werr := w.Write([]byte("x"))
+		w.Close()
+		if werr == nil {
+			t.Fatal("the clone could be written through a reopened descriptor")
+		}
+	}
+	out, err := exec.Command(Path(f), "cloned").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "cloned" {
+		t.Fatalf("run clone: %v: %q", err, out)
 	}
 }

@@ -72,6 +72,10 @@ func Main(kind string) int {
 		syncmsg.Write(sock, m)
 		return 1
 	}
+	if err := syncmsg.CheckVersion(os.Getenv(syncmsg.VersionVar)); err != nil {
+		return report(err)
+	}
+	os.Unsetenv(syncmsg.VersionVar)
 	msg, err := syncmsg.Expect(sock, syncmsg.TypeConfig)
 	if err != nil {
 		// The parent is gone, or spoke out of turn: nothing to set up.

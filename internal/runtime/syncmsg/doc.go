@@ -13,5 +13,11 @@
 // SOCK_STREAM socketpair. EOF means the peer is gone. The nsenter constructor
 // (C) writes an error frame in the same format.
 //
+// The parent need not be the binary the child runs: berth-shim drives the
+// runtime as a library and starts the init from berth-runtime's binary. So
+// the parent names its protocol version in the child's environment
+// (VersionEnv) and the child refuses any other: JSON would otherwise drop a
+// field one side does not know, silently.
+//
 // Importers: internal/runtime and internal/runtime/initproc.
 package syncmsg

@@ -25,6 +25,30 @@ const (
 // config with a large seccomp profile is a few hundred KiB.
 const maxMessage = 16 << 20
 
+// Version is the protocol's version: change it with any change to the
+// messages or to Config, so that a parent and a child built apart refuse
+// each other rather than drop what one of them does not know.
+const Version = "1"
+
+// VersionVar is the environment variable in which the parent names the
+// Version it speaks.
+const VersionVar = "_BERTH_SYNC_VERSION"
+
+// VersionEnv is the child's environment entry naming the parent's Version.
+func VersionEnv() string { return VersionVar + "=" + Version }
+
+// CheckVersion refuses a parent whose VersionEnv names another version
+// than this binary's (v is the variable's value, empty when unset).
+func CheckVersion(v string) error {
+	if v != Version {
+		if v == "" {
+			v = "none"
+		}
+		return fmt.Errorf("sync protocol version %s of the caller, this runtime binary speaks %s: use berth-runtime and the program that drives it (berth-shim) from one build", v, Version)
+	}
+	return nil
+}
+
 // Message is the single frame type; fields are set by type.
 type Message struct {
 	Type string `json:"type"`

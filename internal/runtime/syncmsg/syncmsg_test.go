@@ -57,3 +57,17 @@ func TestConstructorFrame(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestCheckVersion(t *testing.T) {
+	if err := CheckVersion(Version); err != nil {
+		t.Fatalf("own version refused: %v", err)
+	}
+	for _, v := range []string{"", "0", Version + "0"} {
+		if err := CheckVersion(v); err == nil {
+			t.Errorf("version %q accepted", v)
+		}
+	}
+	if got := VersionEnv(); got != VersionVar+"="+Version {
+		t.Errorf("VersionEnv() = %q", got)
+	}
+}
