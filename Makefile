@@ -5,7 +5,9 @@ BIN       := bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # The runtime is linked statically: it is re-executed for every container
 # and exec, and a static binary starts faster; its cgo part (the nsenter
-# constructor) needs only libc's setns.
+# constructor) needs only libc's setns. berth-shim runs the runtime's
+# lifecycle in its own process (libseccomp, the nsenter constructor), so it
+# is built the same way.
 RUNTIME_LDFLAGS := -s -w -X github.com/berth-project/berth/internal/runtime/cli.Version=$(VERSION) -linkmode external -extldflags -static
 GOFLAGS_BUILD   := -trimpath -tags osusergo,netgo
 
@@ -19,7 +21,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/probe ./test/probe
 	$(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o $(BIN)/berthd ./cmd/berthd
 	$(GO) build -trimpath -ldflags '-s -w -X github.com/berth-project/berth/internal/cli.Version=$(VERSION)' -o $(BIN)/berth ./cmd/berth
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/berth-shim ./cmd/berth-shim
+	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -ldflags '-s -w -linkmode external -extldflags -static' -o $(BIN)/berth-shim ./cmd/berth-shim
 	$(CC) -static -Os -s -Wall -o $(BIN)/berth-init cmd/berth-init/berth-init.c
 	./hack/cni-plugins.sh
 

@@ -5,7 +5,12 @@
 //
 //	berth-shim --id ID --bundle DIR --runtime PATH [--runtime-root DIR]
 //	           [--systemd-cgroup] [--log PATH --log-max-size N --log-max-file N]
-//	           [--tty] [--stdin] [--ready-fd N]
+//	           [--tty] [--stdin] [--ready-fd N] [--exec-runtime]
+//
+// When the runtime is berth-runtime, the shim runs its lifecycle (create,
+// start, kill, pause, resume, delete) in its own process, as a library
+// (internal/runtimeclient/inprocess), rather than executing the binary for
+// each; --exec-runtime, or a build without cgo, executes it always.
 package main
 
 import (
@@ -15,11 +20,15 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/berth-project/berth/internal/linux/userns"
 	"github.com/berth-project/berth/internal/logs"
 	"github.com/berth-project/berth/internal/shim"
 )
 
 func main() {
+	// The runtime's code, run in process, starts this binary as the
+	// holder of a user namespace for idmapped mounts.
+	userns.Hold()
 	// One shim per container: small rather than fast. An idle shim holds
 	// about 1.5 MiB of its own (heap, stacks, runtime) beside the binary's
 	// pages, which all shims share. One P: the shim has nothing to run in
@@ -42,12 +51,16 @@ func main() {
 	fs.BoolVar(&cfg.Tty, "tty", false, "give the container a terminal")
 	fs.BoolVar(&cfg.Stdin, "stdin", false, "keep the container's stdin open for attached clients")
 	fs.IntVar(&cfg.ReadyFD, "ready-fd", -1, "descriptor to report readiness on")
+	execRuntime := fs.Bool("exec-runtime", false, "execute the runtime for every step, even berth-runtime")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "berth-shim: unexpected arguments %q\n", fs.Args())
 		os.Exit(2)
+	}
+	if !*execRuntime {
+		cfg.InProcess = inProcess(cfg.Runtime)
 	}
 	if err := shim.Serve(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "berth-shim: %s: %v\n", cfg.ID, err)

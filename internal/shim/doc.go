@@ -6,9 +6,14 @@
 // on /dev/null and shim.log, so that berthd can exit, restart or be
 // SIGKILLed while its containers run on. The shim
 //
-//   - creates the container with `runtime create` (internal/runtimeclient)
-//     holding its stdio: pipes, or the pty master the runtime sends over a
-//     console socket;
+//   - creates the container holding its stdio (pipes, or the pty master
+//     the runtime sends over a console socket) through its Runtime: runc's
+//     command line (internal/runtimeclient) for runc, crun or any such
+//     binary; for berth-runtime, the runtime's own code run in the shim's
+//     process (internal/runtimeclient/inprocess, wired by cmd/berth-shim),
+//     which saves executing the runtime for create, start, kill and
+//     delete, while the init is still a fresh execution of the sealed
+//     berth-runtime binary;
 //   - copies the output to the json-file log (internal/logs; docker's
 //     format, capped and rotated) and to attached clients, and attached
 //     clients' input to the container;
@@ -37,5 +42,6 @@
 //
 // Importers: cmd/berth-shim (Serve) and the engine (Spawn, Dial, Client,
 // ReadExit). It imports the runtime client, the logs package and the
-// console and cgroups kernel packages.
+// console and cgroups kernel packages, never the runtime itself: the
+// engine links this package.
 package shim

@@ -78,9 +78,10 @@ var shimOnce = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/berth-shim")
+	// With cgo, as the Makefile builds it: the in-process runtime needs it.
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "osusergo,netgo", "-ldflags", "-s -w", "-o", bin, "./cmd/berth-shim")
 	cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build berth-shim: %v\n%s", err, out)
 	}

@@ -28,12 +28,19 @@ import (
 //     number, and watch(pid, since) takes one only if it was reaped after
 //     `since`, so that a pid reused since an old exit is not confused
 //     with it.
+//
+// An in-process runtime call (heldRuntime) starts children of its own
+// with os/exec and waits for them itself (the init while it is set up,
+// hook processes, namespace helpers). While such a call holds the reaper,
+// it reaps only the pids it watches, each by its pid; what else exits
+// waits, as a zombie, for the last hold's release, which reaps it all.
 type reaper struct {
 	mu      sync.Mutex
 	waiters map[int]chan syscall.WaitStatus
 	exited  map[int]reaped
 	order   []int // keys of exited, oldest first
 	seq     uint64
+	held    int // holds in progress
 }
 
 type reaped struct {
@@ -64,6 +71,10 @@ func newReaper() *reaper {
 func (r *reaper) reap() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.held > 0 {
+		r.reapWatchedLocked()
+		return
+	}
 	for {
 		var ws syscall.WaitStatus
 		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
@@ -88,6 +99,42 @@ func (r *reaper) reap() {
 			r.order = append(r.order, pid)
 		}
 		r.exited[pid] = reaped{ws: ws, seq: r.seq}
+	}
+}
+
+// reapWatchedLocked collects the watched children that exited, by pid,
+// leaving every other child to whoever waits for it.
+func (r *reaper) reapWatchedLocked() {
+	for pid, ch := range r.waiters {
+		var ws syscall.WaitStatus
+		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		for err == syscall.EINTR {
+			got, err = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		}
+		if err != nil || got != pid {
+			continue
+		}
+		r.seq++
+		delete(r.waiters, pid)
+		ch <- ws
+	}
+}
+
+// hold keeps the reaper from reaping children it does not watch until the
+// returned release is called.
+func (r *reaper) hold() (release func()) {
+	r.mu.Lock()
+	r.held++
+	r.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			r.held--
+			r.mu.Unlock()
+			// Children that exited meanwhile sent their SIGCHLD already.
+			r.reap()
+		})
 	}
 }
 

@@ -45,6 +45,12 @@ type Config struct {
 	// one JSON line, that it serves ({"pid":INIT}) or why it could not
 	// ({"error":MESSAGE}); then it is closed.
 	ReadyFD int
+	// InProcess, when set, gives the Runtime that runs the container's
+	// lifecycle in the shim's own process, from the command-line client
+	// of the same runtime (for what it leaves to the binary); nil drives
+	// the binary for every step. cmd/berth-shim sets it when Runtime is
+	// berth-runtime.
+	InProcess func(cli *runtimeclient.Runtime, warn func(string)) Runtime
 }
 
 // readyMsg is the line written on the ready descriptor.
@@ -71,7 +77,7 @@ var validExecID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 // server is a running shim.
 type server struct {
 	cfg      Config
-	rt       *runtimeclient.Runtime
+	rt       Runtime
 	reaper   *reaper
 	log      *logs.Writer
 	oom      *oomCounter
@@ -156,7 +162,11 @@ func start(cfg Config) (*server, error) {
 
 	s := &server{cfg: cfg, done: make(chan struct{}), execs: map[string]*process{}}
 	s.reaper = newReaper()
-	s.rt = &runtimeclient.Runtime{Path: cfg.Runtime, Root: cfg.RuntimeRoot, SystemdCgroup: cfg.SystemdCgroup, Starter: s.reaper}
+	cli := &runtimeclient.Runtime{Path: cfg.Runtime, Root: cfg.RuntimeRoot, SystemdCgroup: cfg.SystemdCgroup, Starter: s.reaper}
+	s.rt = cli
+	if cfg.InProcess != nil {
+		s.rt = heldRuntime{rt: cfg.InProcess(cli, func(msg string) { s.logf("runtime: %s", msg) }), reaper: s.reaper}
+	}
 	if cfg.Log != "" {
 		w, err := logs.OpenWriter(cfg.Log, cfg.LogConfig)
 		if err != nil {

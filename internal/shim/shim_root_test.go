@@ -118,12 +118,17 @@ func TestShimLifecycleRunc(t *testing.T) {
 	lifecycle(t, withRuntime(runcPath))
 }
 
-// forRuntimes runs fn as parallel subtests with berth-runtime and with
-// runc (skipped where runc is missing).
+// forRuntimes runs fn as parallel subtests with berth-runtime (run in the
+// shim's process, and executed) and with runc (skipped where runc is
+// missing).
 func forRuntimes(t *testing.T, fn func(t *testing.T, rt rigOption)) {
 	t.Run("berth-runtime", func(t *testing.T) {
 		t.Parallel()
 		fn(t, func(*rig) {})
+	})
+	t.Run("berth-runtime-exec", func(t *testing.T) {
+		t.Parallel()
+		fn(t, func(r *rig) { r.opts.ExecRuntime = true })
 	})
 	t.Run("runc", func(t *testing.T) {
 		t.Parallel()

@@ -37,6 +37,10 @@ type SpawnOptions struct {
 	// Env is the shim's environment (which its runtime inherits); nil
 	// means the caller's.
 	Env []string
+	// ExecRuntime executes the runtime binary for every step even when it
+	// is berth-runtime, whose lifecycle the shim otherwise runs in its
+	// own process (the runc command-line contract, kept testable).
+	ExecRuntime bool
 }
 
 // Args returns the shim's command line for o, after the binary.
@@ -62,6 +66,9 @@ func (o *SpawnOptions) Args() []string {
 	}
 	if o.Stdin {
 		args = append(args, "--stdin")
+	}
+	if o.ExecRuntime {
+		args = append(args, "--exec-runtime")
 	}
 	return args
 }

@@ -1,0 +1,158 @@
+package inprocess
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/berth-project/berth/internal/runtime"
+	"github.com/berth-project/berth/internal/runtimeclient"
+)
+
+// Runtime runs berth-runtime's lifecycle in the calling process for the
+// runtime binary CLI.Path with CLI's root and cgroup driver; what it does
+// not do itself (exec) goes to CLI.
+type Runtime struct {
+	// CLI is the same runtime's command-line client.
+	CLI *runtimeclient.Runtime
+	// Warn receives what the runtime would log as warnings (a resource
+	// the host cannot limit, a failed poststop hook).
+	Warn func(string)
+}
+
+// root is the runtime's --root: runtimeclient leaves it empty for the
+// binary's default.
+func (r *Runtime) root() string {
+	if r.CLI.Root != "" {
+		return r.CLI.Root
+	}
+	return "/run/berth-runtime"
+}
+
+func (r *Runtime) warn(format string, args ...any) {
+	if r.Warn != nil {
+		r.Warn(fmt.Sprintf(format, args...))
+	}
+}
+
+// Create is `berth-runtime create`. Descriptors beyond stdio are passed
+// by the command line's --preserve-fds, which numbers them in the
+// runtime's own table: such creates go to the binary.
+func (r *Runtime) Create(ctx context.Context, id string, o runtimeclient.CreateOptions) error {
+	if len(o.ExtraFiles) > 0 {
+		return r.CLI.Create(ctx, id, o)
+	}
+	if err := ctx.Err(); err != nil {
+		return wrap("create", id, err)
+	}
+	// The init inherits what it is given, never the caller's own stdio
+	// (the shim's stderr is its log): /dev/null stands in, as for an
+	// executed runtime whose stdio the client leaves unset.
+	stdio := []*os.File{o.Stdin, o.Stdout, o.Stderr}
+	for i, f := range stdio {
+		if f == nil {
+			null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			if err != nil {
+				return wrap("create", id, err)
+			}
+			defer null.Close()
+			stdio[i] = null
+		}
+	}
+	c, _, err := runtime.Create(&runtime.CreateOptions{
+		Root: r.root(), ID: id, Bundle: o.Bundle, PidFile: o.PidFile, ConsoleSocket: o.ConsoleSocket,
+		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, SystemdCgroup: r.CLI.SystemdCgroup,
+		Stdin: stdio[0], Stdout: stdio[1], Stderr: stdio[2],
+		Warn:   func(msg string) { r.warn("create %s: %s", id, msg) },
+		Binary: r.CLI.Path,
+	})
+	if err != nil {
+		return wrap("create", id, err)
+	}
+	return c.Close()
+}
+
+// Start is `berth-runtime start`: it returns once the user's program has
+// been executed.
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	return r.with("start", id, func(c *runtime.Container) error { return c.Start() })
+}
+
+// Kill is `berth-runtime kill [--all]`.
+func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
+	return r.with("kill", id, func(c *runtime.Container) error { return c.Kill(sig, all) })
+}
+
+// Pause is `berth-runtime pause`.
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	return r.with("pause", id, func(c *runtime.Container) error { return c.Pause() })
+}
+
+// Resume is `berth-runtime resume`.
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	return r.with("resume", id, func(c *runtime.Container) error { return c.Resume() })
+}
+
+// Delete is `berth-runtime delete [--force]`. A failed poststop hook is a
+// warning, as on the command line: the container is gone.
+func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
+	err := r.with("delete", id, func(c *runtime.Container) error { return c.Delete(force) })
+	var w *runtime.Warning
+	if errors.As(err, &w) {
+		r.warn("delete %s: %v", id, w.Err)
+		return nil
+	}
+	return err
+}
+
+// Exec is `berth-runtime exec`, always through the binary: the process
+// joins the container's namespaces, which the nsenter constructor of a
+// fresh runtime process does.
+func (r *Runtime) Exec(ctx context.Context, id string, o runtimeclient.ExecOptions) error {
+	return r.CLI.Exec(ctx, id, o)
+}
+
+// with loads container id, runs fn on it and releases it.
+func (r *Runtime) with(op, id string, fn func(*runtime.Container) error) error {
+	c, err := runtime.Load(r.root(), id)
+	if err != nil {
+		return wrap(op, id, err)
+	}
+	err = fn(c)
+	c.Close()
+	return wrap(op, id, err)
+}
+
+// Error is a lifecycle step that failed, worded as runtimeclient.Error
+// words the binary's failures ("runtime start ID: ..."), and matching the
+// same kinds: runtimeclient.ErrNotExist, ErrExist and ErrNotRunning.
+type Error struct {
+	Op, ID string
+	Err    error
+}
+
+func (e *Error) Error() string { return "runtime " + e.Op + " " + e.ID + ": " + e.Err.Error() }
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is maps the runtime's error kinds to the client's.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case runtimeclient.ErrNotExist:
+		return errors.Is(e.Err, runtime.ErrNotExist)
+	case runtimeclient.ErrExist:
+		return errors.Is(e.Err, runtime.ErrExist)
+	case runtimeclient.ErrNotRunning:
+		return errors.Is(e.Err, runtime.ErrNotRunning)
+	}
+	return false
+}
+
+func wrap(op, id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Op: op, ID: id, Err: err}
+}
