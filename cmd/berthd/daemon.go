@@ -40,6 +40,9 @@ type options struct {
 	runtime, shim      string
 	addRuntimes        []string
 	initPath           string
+	bridge, bip        string
+	firewall           string
+	dns                []string
 }
 
 func run(o options) error {
@@ -127,9 +130,22 @@ func run(o options) error {
 		}
 	}()
 
+	nets, err := openNetwork(context.Background(), o, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Bridges and endpoints stay for the containers left running.
+		if err := nets.Close(); err != nil {
+			log.Error("close networks", "err", err)
+		}
+	}()
+
 	bus := events.NewBus()
 	// engine.New re-attaches to the containers a previous berthd left
-	// running (live restore) before the API answers.
+	// running (live restore) and reconciles the networks with them
+	// (endpoints of containers that are gone are released) before the
+	// API answers.
 	eng, err = engine.New(engine.Config{
 		DataRoot:   o.dataRoot,
 		ExecRoot:   o.execRoot,
@@ -138,6 +154,7 @@ func run(o options) error {
 		Runtimes:   bins.runtimes,
 		ShimBinary: bins.shim,
 		InitPath:   bins.init,
+		Network:    nets,
 		Events:     bus.Publish,
 		Log: func(format string, args ...any) {
 			log.Warn(fmt.Sprintf(format, args...))
@@ -190,7 +207,7 @@ func run(o options) error {
 		}()
 	}
 	log.Info("berthd started", "version", version, "data-root", o.dataRoot, "exec-root", o.execRoot,
-		"hosts", strings.Join(paths, ","), "storage-driver", driver, "runtime", bins.runtime, "shim", bins.shim)
+		"hosts", strings.Join(paths, ","), "storage-driver", driver, "runtime", bins.runtime, "shim", bins.shim, "firewall", nets.Firewall())
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)

@@ -45,6 +45,10 @@ func main() {
 	f.StringArrayVar(&opts.addRuntimes, "add-runtime", nil, "Runtime a container may ask for with --runtime NAME, as name=path (repeatable; runc, crun and berth-runtime are known by name)")
 	f.StringVar(&opts.shim, "shim", "", "berth-shim binary (default: beside berthd, else in PATH)")
 	f.StringVar(&opts.initPath, "init-path", "", "Init bound into containers run with --init (default: berth-init, docker-init or tini-static beside berthd or in PATH)")
+	f.StringVar(&opts.bridge, "bridge", "berth0", "Host bridge of the default \"bridge\" network")
+	f.StringVar(&opts.bip, "bip", "", "Subnet of the default bridge, as its gateway address and prefix length (e.g. 172.17.0.1/16; default: the bridge's present address, else the first free docker pool)")
+	f.StringVar(&opts.firewall, "firewall-backend", "", `Host firewall for the networks' rules and published ports: "nftables" or "iptables" (default: nftables where nft works)`)
+	f.StringArrayVar(&opts.dns, "dns", nil, "DNS server (IP or IP:port) the embedded DNS of user-defined networks forwards other names to (repeatable; default: the host's resolv.conf's)")
 	cmd.Flags().BoolP("version", "v", false, "Print version information and quit")
 
 	if err := cmd.Execute(); err != nil {

@@ -123,7 +123,7 @@ func (c *CLI) rootCommand() *cobra.Command {
 	ctr := &cobra.Command{Use: "container", Short: "Manage containers", Args: noArgs, RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() }}
 	ctr.AddCommand(append(c.containerCommands(), c.psCommand("ls"), c.containerInspectCommand(), c.containerPruneCommand())...)
 	root.AddCommand(c.containerCommands()...)
-	root.AddCommand(c.psCommand("ps"), ctr, c.volumeCommand())
+	root.AddCommand(c.psCommand("ps"), ctr, c.volumeCommand(), c.networkCommand())
 	root.AddCommand(image, system,
 		c.pullCommand(), c.pushCommand(), c.listCommand("images"), c.inspectCommand(), c.tagCommand(),
 		c.removeCommand("rmi"), c.saveCommand(), c.loadCommand(), c.importCommand(), c.historyCommand(),

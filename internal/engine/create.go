@@ -127,7 +127,7 @@ func (e *Engine) Create(ctx context.Context, name string, cfg *container.Config,
 		os.RemoveAll(c.dir)
 		os.RemoveAll(c.run)
 	})
-	if err := writeEtcFiles(c.dir, cfg, hc); err != nil {
+	if err := e.createEtcFiles(c.dir, cfg, hc); err != nil {
 		return "", nil, err
 	}
 
@@ -311,37 +311,11 @@ func (e *Engine) checkHostConfig(cfg *container.Config, hc *container.HostConfig
 	if cfg.NetworkDisabled {
 		hc.NetworkMode = network.NetworkNone
 	}
-	switch nm := container.NetworkMode(hc.NetworkMode); {
-	case nm == "" || nm.IsDefault():
-		hc.NetworkMode = network.NetworkBridge
-	case nm.IsBridge(), nm.IsNone(), nm.IsHost():
-	case nm.IsContainer():
-		if nm.ConnectedContainer() == "" {
-			return nil, invalidf("invalid network mode: %s", nm)
-		}
-		if _, err := e.lookup(nm.ConnectedContainer()); err != nil {
-			return nil, err
-		}
-		if cfg.Hostname != "" || len(cfg.ExposedPorts) > 0 || len(hc.PortBindings) > 0 {
-			return nil, invalidf("conflicting options: hostname and ports cannot be set with a container network mode")
-		}
-	default:
-		return nil, notFoundf("network %s not found", nm)
+	netWarnings, err := e.checkNetworking(cfg, hc, nc)
+	if err != nil {
+		return nil, err
 	}
-	if nc != nil {
-		// Endpoint settings may only name the container's own network
-		// ("default" is the docker CLI's name of bridge) until berth has
-		// networks to connect to.
-		for n := range nc.EndpointsConfig {
-			own := n == string(hc.NetworkMode) || hc.NetworkMode == network.NetworkBridge && n == network.NetworkDefault
-			if !own {
-				return nil, notFoundf("network %s not found", n)
-			}
-		}
-	}
-	if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
-		warnings = append(warnings, "Published ports are recorded but not yet forwarded: berth's networks do not exist yet.")
-	}
+	warnings = append(warnings, netWarnings...)
 	if !hc.IpcMode.Valid() {
 		return nil, invalidf("invalid IPC mode: %s", hc.IpcMode)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/image"
+	berthnet "github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/snapshot"
 	"github.com/berth-project/berth/internal/specconv"
 	"github.com/berth-project/berth/internal/volume"
@@ -41,6 +42,10 @@ type Config struct {
 	// InitPath is the init bound at /sbin/docker-init for --init; empty
 	// refuses --init.
 	InitPath string
+	// Network attaches containers on the default bridge and
+	// user-defined networks (network.go); nil gives every container
+	// that has a namespace of its own loopback only.
+	Network *berthnet.Manager
 	// Events, when set, receives docker's container and volume events.
 	// It is called synchronously and must not block.
 	Events func(events.Message)

@@ -50,7 +50,7 @@ func (e *Engine) Inspect(ctx context.Context, ref string, size bool) (*container
 		HostConfig:              cloneJSON(rec.HostConfig),
 		Config:                  cloneJSON(rec.Config),
 		Mounts:                  c.dockerMounts(),
-		NetworkSettings:         c.networkSettings(),
+		NetworkSettings:         e.networkSettings(c),
 		ImageManifestDescriptor: rec.ImageManifest,
 	}
 	if rec.Args == nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
-	"github.com/moby/moby/api/types/network"
 )
 
 // ListOptions are docker's GET /containers/json parameters.
@@ -50,7 +49,7 @@ func (e *Engine) all() []snapshotOf {
 	for _, c := range ctrs {
 		c.mu.Lock()
 		if !c.removed {
-			out = append(out, snapshotOf{c: c, rec: *c.rec, state: c.dockerState(), mounts: c.dockerMounts(), network: c.networkSettings()})
+			out = append(out, snapshotOf{c: c, rec: *c.rec, state: c.dockerState(), mounts: c.dockerMounts(), network: e.networkSettings(c)})
 		}
 		c.mu.Unlock()
 	}
@@ -110,9 +109,7 @@ func (e *Engine) summary(ctx context.Context, s snapshotOf, size bool) container
 	}
 	sum.HostConfig.NetworkMode = string(rec.HostConfig.NetworkMode)
 	sum.HostConfig.Annotations = maps.Clone(rec.HostConfig.Annotations)
-	for _, p := range slices.SortedFunc(maps.Keys(s.network.Ports), func(a, b network.Port) int { return int(a.Num()) - int(b.Num()) }) {
-		sum.Ports = append(sum.Ports, container.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
-	}
+	sum.Ports = portSummaries(s.network.Ports)
 	if h := s.state.Health; h != nil {
 		sum.Health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
 	}

@@ -123,6 +123,7 @@ func (e *Engine) exited(c *ctr, exit *shim.Exit, errMsg string) {
 
 // releaseRun undoes what a run mounted. Callers hold c.mu.
 func (e *Engine) releaseRun(c *ctr) {
+	e.stopNetworking(c)
 	e.unmountVolumes(c)
 	if err := c.unmountRootfs(); err != nil {
 		e.logf("container %s: unmount rootfs: %v", c.id, err)

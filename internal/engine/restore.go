@@ -79,6 +79,7 @@ func (e *Engine) restore() error {
 	for _, c := range ctrs {
 		e.reattach(c)
 	}
+	e.reconcileNetworks()
 	// Restart policies, once every container is known (a container may
 	// join another's namespaces).
 	for _, c := range ctrs {

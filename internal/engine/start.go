@@ -134,6 +134,10 @@ func (e *Engine) startLocked(ctx context.Context, c *ctr) (err error) {
 			e.logf("container %s: delete after a failed start: %v", c.id, err)
 		}
 	})
+	undo = append(undo, func() { e.stopNetworking(c) })
+	if err := e.startNetworking(ctx, c, t); err != nil {
+		return err
+	}
 	// Attaches made before the start are connected now, before the
 	// process runs, so they see its first byte.
 	for _, p := range c.pending {

@@ -88,8 +88,9 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// addContainerRoutes adds the routes of containers, exec sessions and
-// volumes; {name} is one path element (an ID, a name or an ID prefix).
+// addContainerRoutes adds the routes of containers, exec sessions,
+// volumes and networks; {name} is one path element (an ID, a name or an
+// ID prefix).
 func (s *Server) addContainerRoutes() {
 	for path, byMethod := range map[string]map[string]handler{
 		"/containers/json":           {http.MethodGet: s.listContainers},
@@ -123,6 +124,14 @@ func (s *Server) addContainerRoutes() {
 		"/volumes/create":            {http.MethodPost: s.createVolume},
 		"/volumes/prune":             {http.MethodPost: s.pruneVolumes},
 		"/volumes/{name}":            {http.MethodGet: s.inspectVolume, http.MethodDelete: s.removeVolume},
+
+		// Networks (networks.go): 404 unless the engine has them.
+		"/networks":                   {http.MethodGet: s.listNetworks},
+		"/networks/create":            {http.MethodPost: s.createNetwork},
+		"/networks/prune":             {http.MethodPost: s.pruneNetworks},
+		"/networks/{name}":            {http.MethodGet: s.inspectNetwork, http.MethodDelete: s.removeNetwork},
+		"/networks/{name}/connect":    {http.MethodPost: s.connectNetwork},
+		"/networks/{name}/disconnect": {http.MethodPost: s.disconnectNetwork},
 	} {
 		s.routes[path] = byMethod
 	}
@@ -206,15 +215,16 @@ func imageRoute(path string) (string, map[string]string) {
 	return "/images/{name}", map[string]string{"name": rest}
 }
 
-// objectRoute maps /containers/<name>[/<verb>], /exec/<id>/<verb> and
-// /volumes/<name> to their route keys. These names never hold a slash.
+// objectRoute maps /containers/<name>[/<verb>], /exec/<id>/<verb>,
+// /volumes/<name> and /networks/<name>[/<verb>] to their route keys.
+// These names never hold a slash.
 func objectRoute(path string) (string, map[string]string) {
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	if len(parts) < 2 || len(parts) > 3 || parts[1] == "" {
 		return path, nil
 	}
 	switch parts[0] {
-	case "containers", "exec", "volumes":
+	case "containers", "exec", "volumes", "networks":
 	default:
 		return path, nil
 	}
