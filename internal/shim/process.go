@@ -142,7 +142,7 @@ func (s *server) lookup(execID string) (*process, error) {
 // newExec records an exec, to be started by a later start request. Exits
 // of forgotten execs make room (maxExecs).
 func (s *server) newExec(req *request) error {
-	if !validExecID.MatchString(req.Exec) {
+	if !validExecID(req.Exec) {
 		return errInvalid("invalid exec id %q", req.Exec)
 	}
 	if req.Process == nil || len(req.Process.Args) == 0 {
