@@ -209,3 +209,11 @@ func firewallLines(t *testing.T, bridge string, subnet netip.Prefix) []string {
 	}
 	return out
 }
+
+// inTime is a shell command running cmd for at most secs seconds. The
+// command must not be the container's PID 1, which ignores timeout's
+// SIGTERM: the shell stays to report its status. (busybox wget's own
+// -T crashes in busybox 1.35.)
+func inTime(secs int, cmd string) string {
+	return fmt.Sprintf("timeout %d %s; exit $?", secs, cmd)
+}
