@@ -278,6 +278,11 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 		"_BERTH_SYNCFD=" + strconv.Itoa(syncFD),
 		"_BERTH_FIFOFD=" + strconv.Itoa(addFD(fifo)),
 		syncmsg.VersionEnv(),
+		// One P from the start: the Go runtime would otherwise set up a P
+		// per CPU and tear them down again when main asks for one, page
+		// faults that are a real part of the init's start-up. The user's
+		// program gets the spec's environment, never this one.
+		"GOMAXPROCS=1",
 	}
 	if console != nil {
 		cmd.Env = append(cmd.Env, "_BERTH_CONSOLEFD="+strconv.Itoa(addFD(console)))
@@ -370,7 +375,7 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 		return fail(err)
 	}
 	cfg := &syncmsg.Config{
-		ID: c.st.ID, Bundle: c.st.Bundle, Rootfs: c.st.Rootfs, Spec: spec, Process: spec.Process,
+		ID: c.st.ID, Bundle: c.st.Bundle, Rootfs: c.st.Rootfs, Spec: specForChild(spec), Process: spec.Process,
 		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFDs: o.PreserveFDs,
 		NewNamespaces: newNS, Cgroup: view, Console: console != nil,
 		InitPid: proc.Pid, Seccomp: filter,
@@ -410,6 +415,20 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 			return fail(fmt.Errorf("container init: unexpected %q message", m.Type))
 		}
 	}
+}
+
+// specForChild is the spec as the init or an exec'd process receives it:
+// the seccomp profile, compiled already (Config.Seccomp), is left out but
+// for what the child still reads (the listener's metadata), since decoding
+// hundreds of syscall names again is a real part of the child's start-up.
+func specForChild(spec *specs.Spec) *specs.Spec {
+	if spec.Linux == nil || spec.Linux.Seccomp == nil {
+		return spec
+	}
+	s, l := *spec, *spec.Linux
+	l.Seccomp = &specs.LinuxSeccomp{ListenerPath: spec.Linux.Seccomp.ListenerPath, ListenerMetadata: spec.Linux.Seccomp.ListenerMetadata}
+	s.Linux = &l
+	return &s
 }
 
 // runHooks runs hooks in the runtime's own namespaces.

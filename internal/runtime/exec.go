@@ -116,7 +116,8 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
 		return 2 + len(cmd.ExtraFiles)
 	}
-	cmd.Env = []string{"_BERTH_SYNCFD=" + strconv.Itoa(addFD(childSock)), syncmsg.VersionEnv()}
+	// GOMAXPROCS: see startInit.
+	cmd.Env = []string{"_BERTH_SYNCFD=" + strconv.Itoa(addFD(childSock)), syncmsg.VersionEnv(), "GOMAXPROCS=1"}
 	if console != nil {
 		cmd.Env = append(cmd.Env, "_BERTH_CONSOLEFD="+strconv.Itoa(addFD(console)))
 	}
@@ -147,7 +148,7 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 		}
 	}
 	cfg := &syncmsg.Config{
-		Exec: true, ID: c.st.ID, Bundle: c.st.Bundle, Spec: c.st.Spec, Process: p,
+		Exec: true, ID: c.st.ID, Bundle: c.st.Bundle, Spec: specForChild(c.st.Spec), Process: p,
 		PreserveFDs: o.PreserveFDs, Console: console != nil,
 		InitPid: c.st.InitPid, Seccomp: filter,
 	}

@@ -2,16 +2,15 @@ package runtime
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/berth-project/berth/internal/linux/seccomp"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -65,16 +64,20 @@ const seccompCacheSuffix = ".seccomp-cache"
 const seccompCacheMax = 64
 
 // seccompCacheMagic opens every entry and names its format.
-const seccompCacheMagic = "berth-seccomp-v1\n"
+const seccompCacheMagic = "berth-seccomp-v2\n"
 
 // seccompCache is one profile's entry in the cache of compiled programs.
 //
 // A program is what libseccomp generates for the profile on this kernel
 // (the filter flags a profile may name are checked against the kernel) by
-// this build of the compiler; so the key hashes the profile's JSON with
-// the boot's id and the identity of the running binary (device, inode,
-// size, modification time): a new boot, or a new runtime binary, compiles
-// afresh.
+// this build of the compiler; so an entry is valid for the profile's JSON
+// together with the boot's id and the identity of the running binary
+// (device, inode, size, modification time), its key: a new boot, or a new
+// runtime binary, compiles afresh. Entries are named by a hash of the key
+// and hold the key itself, which must match byte for byte: two keys with
+// one name (FNV is no cryptographic hash, and the runtime links no crypto,
+// whose package initialisation every container's init would pay for) only
+// make a miss.
 //
 // The directory ROOT.seccomp-cache is trusted as the root is (whoever can
 // write there can already direct kill and delete at any process), and only
@@ -82,11 +85,12 @@ const seccompCacheMagic = "berth-seccomp-v1\n"
 // it is opened without following symlinks and checked through its
 // descriptor, and entries are opened relative to that descriptor, so that
 // a directory swapped in after the check is never read. Entries are
-// written through a temporary file and a rename, and carry the SHA-256 of
-// their content, so that a torn or damaged file is compiled again, never
-// loaded.
+// written through a temporary file and a rename, and end with a checksum
+// of their content, so that a torn or damaged file is compiled again,
+// never loaded.
 type seccompCache struct {
 	dir, name string
+	key       []byte
 }
 
 // openSeccompCache names the entry of profile s; a zero cache (no root,
@@ -107,11 +111,12 @@ func openSeccompCache(root string, s *specs.LinuxSeccomp) seccompCache {
 	if err := unix.Stat("/proc/self/exe", &st); err != nil {
 		return seccompCache{}
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s%s\x00%d:%d:%d:%d.%d\x00", seccompCacheMagic, bytes.TrimSpace(boot),
+	key := fmt.Appendf(nil, "%s\x00%d:%d:%d:%d.%d\x00", bytes.TrimSpace(boot),
 		st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
-	h.Write(profile)
-	return seccompCache{dir: filepath.Clean(root) + seccompCacheSuffix, name: hex.EncodeToString(h.Sum(nil))}
+	key = append(key, profile...)
+	h := fnv.New128a()
+	h.Write(key)
+	return seccompCache{dir: filepath.Clean(root) + seccompCacheSuffix, name: hex.EncodeToString(h.Sum(nil)), key: key}
 }
 
 // get returns the cached program, or nil when there is none to trust.
@@ -134,16 +139,17 @@ func (c seccompCache) get() *seccomp.Encoded {
 	if err != nil {
 		return nil
 	}
-	enc, err := decodeSeccompEntry(data)
+	enc, err := decodeSeccompEntry(data, c.key)
 	if err != nil {
-		// Damaged: the next put replaces it.
+		// Damaged, or another key's: the next put replaces it.
 		return nil
 	}
 	return enc
 }
 
-// seccompEntryMax bounds an entry: a full program of 65535 instructions.
-const seccompEntryMax = 64 + 8*0xffff + sha256.Size
+// seccompEntryMax bounds an entry: a key of up to 16 MiB (a spec's
+// limit) and a full program of 65535 instructions.
+const seccompEntryMax = 64 + 16<<20 + 8*0xffff
 
 // put keeps enc for the next create; failures only cost a compile later.
 func (c seccompCache) put(enc *seccomp.Encoded) {
@@ -174,7 +180,7 @@ func (c seccompCache) put(enc *seccomp.Encoded) {
 		return
 	}
 	f := os.NewFile(uintptr(fd), tmp)
-	_, werr := f.Write(encodeSeccompEntry(enc))
+	_, werr := f.Write(encodeSeccompEntry(enc, c.key))
 	if cerr := f.Close(); werr != nil || cerr != nil || unix.Renameat(dfd, tmp, dfd, c.name) != nil {
 		unix.Unlinkat(dfd, tmp, 0)
 	}
@@ -199,12 +205,15 @@ func (c seccompCache) openDir() (int, error) {
 	return fd, nil
 }
 
-// An entry is the magic line, then little-endian: flags (8 bytes), notify
-// (1), the instruction count (4), the instructions (8 bytes each: code 2,
-// jt 1, jf 1, k 4), and last the SHA-256 of everything before it.
-func encodeSeccompEntry(e *seccomp.Encoded) []byte {
-	b := make([]byte, 0, len(seccompCacheMagic)+13+8*len(e.Prog)+sha256.Size)
+// An entry is the magic line, then little-endian: the key's length (4
+// bytes) and the key, flags (8), notify (1), the instruction count (4),
+// the instructions (8 bytes each: code 2, jt 1, jf 1, k 4), and last the
+// 64-bit FNV-1a of everything before it.
+func encodeSeccompEntry(e *seccomp.Encoded, key []byte) []byte {
+	b := make([]byte, 0, len(seccompCacheMagic)+4+len(key)+13+8*len(e.Prog)+8)
 	b = append(b, seccompCacheMagic...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(key)))
+	b = append(b, key...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.Flags))
 	notify := byte(0)
 	if e.Notify {
@@ -217,26 +226,38 @@ func encodeSeccompEntry(e *seccomp.Encoded) []byte {
 		b = append(b, in.Jt, in.Jf)
 		b = binary.LittleEndian.AppendUint32(b, in.K)
 	}
-	sum := sha256.Sum256(b)
-	return append(b, sum[:]...)
+	return binary.LittleEndian.AppendUint64(b, checksum(b))
 }
 
-func decodeSeccompEntry(b []byte) (*seccomp.Encoded, error) {
-	if len(b) < len(seccompCacheMagic)+13+sha256.Size || !strings.HasPrefix(string(b), seccompCacheMagic) {
+func checksum(b []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
+}
+
+// decodeSeccompEntry returns the program of an entry written for key.
+func decodeSeccompEntry(b, key []byte) (*seccomp.Encoded, error) {
+	if len(b) < len(seccompCacheMagic)+4+13+8 || !bytes.HasPrefix(b, []byte(seccompCacheMagic)) {
 		return nil, errors.New("seccomp cache entry: not an entry")
 	}
-	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
-	if want := sha256.Sum256(body); !bytes.Equal(sum, want[:]) {
+	body := b[:len(b)-8]
+	if binary.LittleEndian.Uint64(b[len(body):]) != checksum(body) {
 		return nil, errors.New("seccomp cache entry: checksum mismatch")
 	}
 	p := body[len(seccompCacheMagic):]
-	e := &seccomp.Encoded{Flags: uintptr(binary.LittleEndian.Uint64(p)), Notify: p[8] == 1}
-	n := binary.LittleEndian.Uint32(p[9:])
-	p = p[13:]
-	if n == 0 || n > 0xffff || uint64(len(p)) != 8*uint64(n) {
-		return nil, fmt.Errorf("seccomp cache entry: %d instructions in %d bytes", n, len(p))
+	n := binary.LittleEndian.Uint32(p)
+	p = p[4:]
+	if uint64(len(p)) < uint64(n)+13 || !bytes.Equal(p[:n], key) {
+		return nil, errors.New("seccomp cache entry: written for another profile, boot or binary")
 	}
-	e.Prog = make([]unix.SockFilter, n)
+	p = p[n:]
+	e := &seccomp.Encoded{Flags: uintptr(binary.LittleEndian.Uint64(p)), Notify: p[8] == 1}
+	count := binary.LittleEndian.Uint32(p[9:])
+	p = p[13:]
+	if count == 0 || count > 0xffff || uint64(len(p)) != 8*uint64(count) {
+		return nil, fmt.Errorf("seccomp cache entry: %d instructions in %d bytes", count, len(p))
+	}
+	e.Prog = make([]unix.SockFilter, count)
 	for i := range e.Prog {
 		in := p[8*i:]
 		e.Prog[i] = unix.SockFilter{Code: binary.LittleEndian.Uint16(in), Jt: in[2], Jf: in[3], K: binary.LittleEndian.Uint32(in[4:])}

@@ -26,25 +26,36 @@ func TestSeccompEntryRoundTrip(t *testing.T) {
 	e := &seccomp.Encoded{Flags: unix.SECCOMP_FILTER_FLAG_LOG, Notify: true, Prog: []unix.SockFilter{
 		{Code: 0x20, Jt: 0, Jf: 0, K: 4}, {Code: 0x15, Jt: 1, Jf: 2, K: 0xc000003e}, {Code: 0x6, K: 0x7fff0000},
 	}}
-	data := encodeSeccompEntry(e)
-	got, err := decodeSeccompEntry(data)
+	key := []byte("boot\x00identity\x00{\"defaultAction\":\"SCMP_ACT_ERRNO\"}")
+	data := encodeSeccompEntry(e, key)
+	got, err := decodeSeccompEntry(data, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, e) {
 		t.Fatalf("round trip: got %+v, want %+v", got, e)
 	}
+	flip := func(i int) []byte {
+		b := append([]byte{}, data...)
+		b[i] ^= 1
+		return b
+	}
 	bad := map[string][]byte{
-		"empty":      nil,
-		"truncated":  data[:len(data)-1],
-		"flipped":    append(append([]byte{}, data[:len(seccompCacheMagic)+20]...), append([]byte{data[len(seccompCacheMagic)+20] ^ 1}, data[len(seccompCacheMagic)+21:]...)...),
-		"bad magic":  append([]byte("x"), data[1:]...),
-		"no program": encodeSeccompEntry(&seccomp.Encoded{}),
+		"empty":        nil,
+		"truncated":    data[:len(data)-1],
+		"flipped key":  flip(len(seccompCacheMagic) + 6),
+		"flipped prog": flip(len(data) - 12),
+		"bad magic":    append([]byte("x"), data[1:]...),
+		"no program":   encodeSeccompEntry(&seccomp.Encoded{}, key),
 	}
 	for name, b := range bad {
-		if _, err := decodeSeccompEntry(b); err == nil {
+		if _, err := decodeSeccompEntry(b, key); err == nil {
 			t.Errorf("%s entry decoded", name)
 		}
+	}
+	// An intact entry of another key (a name collision) is no hit.
+	if _, err := decodeSeccompEntry(data, append(key[:len(key):len(key)], ' ')); err == nil {
+		t.Error("an entry of another key decoded")
 	}
 }
 
@@ -133,5 +144,26 @@ func TestSeccompCacheBounded(t *testing.T) {
 	// container.
 	if entries, _ := os.ReadDir(root); len(entries) != 0 {
 		t.Fatalf("the root holds %v", entries)
+	}
+}
+
+// The child gets the spec without the compiled profile's rules, but with
+// the listener's metadata it still reads; the caller's spec is untouched.
+func TestSpecForChild(t *testing.T) {
+	spec := &specs.Spec{Hostname: "h", Linux: &specs.Linux{CgroupsPath: "/c", Seccomp: testProfile()}}
+	spec.Linux.Seccomp.ListenerPath, spec.Linux.Seccomp.ListenerMetadata = "/run/agent.sock", "meta"
+	child := specForChild(spec)
+	if child.Hostname != "h" || child.Linux.CgroupsPath != "/c" {
+		t.Fatalf("child spec lost fields: %+v", child)
+	}
+	if s := child.Linux.Seccomp; len(s.Syscalls) != 0 || s.DefaultAction != "" || s.ListenerPath != "/run/agent.sock" || s.ListenerMetadata != "meta" {
+		t.Fatalf("child seccomp %+v", s)
+	}
+	if len(spec.Linux.Seccomp.Syscalls) == 0 || spec.Linux.Seccomp.DefaultAction == "" {
+		t.Fatal("the caller's spec was changed")
+	}
+	plain := &specs.Spec{Linux: &specs.Linux{}}
+	if specForChild(plain) != plain {
+		t.Fatal("a spec without seccomp was copied")
 	}
 }

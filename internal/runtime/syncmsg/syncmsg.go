@@ -61,6 +61,13 @@ type Message struct {
 	Message string `json:"message,omitempty"`
 }
 
+// bare is a Message without a config, as Write encodes it.
+type bare struct {
+	Type    string `json:"type"`
+	Step    string `json:"step,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
 // Config is everything the process inside the container needs to know. It
 // travels over the socket so that the child never reads the bundle itself.
 type Config struct {
@@ -99,7 +106,14 @@ type Config struct {
 
 // Write sends one message.
 func Write(w io.Writer, m *Message) error {
-	body, err := json.Marshal(m)
+	var v any = m
+	if m.Config == nil {
+		// encoding/json builds the encoder of every type a type holds
+		// before it encodes anything, and the spec's are hundreds: the
+		// init, which never sends a config, would pay for them all.
+		v = &bare{Type: m.Type, Step: m.Step, Message: m.Message}
+	}
+	body, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s message: %w", m.Type, err)
 	}

@@ -2,6 +2,7 @@ package syncmsg
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -69,5 +70,24 @@ func TestCheckVersion(t *testing.T) {
 	}
 	if got := VersionEnv(); got != VersionVar+"="+Version {
 		t.Errorf("VersionEnv() = %q", got)
+	}
+}
+
+// A message without a config is written as the same JSON as before the
+// encoding skipped the config's types: readers cannot tell.
+func TestWriteBare(t *testing.T) {
+	for _, m := range []*Message{{Type: TypeReady}, {Type: TypeError, Step: "mount", Message: "boom"}} {
+		var buf bytes.Buffer
+		if err := Write(&buf, m); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(m)
+		if got := buf.Bytes()[4:]; !bytes.Equal(got, want) {
+			t.Errorf("wrote %s, want %s", got, want)
+		}
+		back, err := Read(&buf)
+		if err != nil || *back != *m {
+			t.Errorf("read back %+v, %v; want %+v", back, err, m)
+		}
 	}
 }
