@@ -66,8 +66,8 @@ func TestMuxStreamSystemError(t *testing.T) {
 	}
 }
 
-// objectRoute maps one path element of containers, exec sessions and
-// volumes; longer paths and other prefixes are left alone.
+// objectRoute maps one path element of containers, exec sessions,
+// volumes and networks; longer paths and other prefixes are left alone.
 func TestObjectRoute(t *testing.T) {
 	for path, want := range map[string]string{
 		"/containers/abc/json": "/containers/{name}/json",
@@ -75,7 +75,8 @@ func TestObjectRoute(t *testing.T) {
 		"/exec/123/start":      "/exec/{name}/start",
 		"/volumes/v1":          "/volumes/{name}",
 		"/containers/a/b/c":    "/containers/a/b/c",
-		"/networks/n1":         "/networks/n1",
+		"/networks/n1":         "/networks/{name}",
+		"/plugins/p1":          "/plugins/p1",
 		"/containers//json":    "/containers//json",
 	} {
 		if got, _ := objectRoute(path); got != want {
