@@ -58,7 +58,7 @@ func (c *Container) Events(ctx context.Context, interval time.Duration, emit fun
 			}
 		case <-tick.C:
 			if !c.initAlive() {
-				return nil
+				return c.drainOOM(ooms, emit)
 			}
 			ev, err := c.Stats()
 			if err != nil {
@@ -67,6 +67,37 @@ func (c *Container) Events(ctx context.Context, interval time.Duration, emit fun
 			if err := emit(ev); err != nil {
 				return err
 			}
+		}
+	}
+}
+
+// oomDrain bounds how long Events waits, once the init is gone, for an OOM
+// event still on its way.
+const oomDrain = time.Second
+
+// drainOOM emits the OOM events the watch still delivers after the init
+// died. The kill that ended the container is often among them: the kernel
+// tells the watch through a deferred notification, which can come after
+// the init is seen dead. On cgroup2 the watch closes the channel once the
+// cgroup is empty, after reporting the kill; elsewhere, or while other
+// processes keep the cgroup populated, the wait ends after oomDrain.
+func (c *Container) drainOOM(ooms <-chan struct{}, emit func(*Event) error) error {
+	if ooms == nil {
+		return nil
+	}
+	timeout := time.NewTimer(oomDrain)
+	defer timeout.Stop()
+	for {
+		select {
+		case _, ok := <-ooms:
+			if !ok {
+				return nil
+			}
+			if err := emit(&Event{Type: "oom", ID: c.st.ID}); err != nil {
+				return err
+			}
+		case <-timeout.C:
+			return nil
 		}
 	}
 }

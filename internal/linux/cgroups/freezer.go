@@ -49,12 +49,21 @@ func (m *manager) Freeze() error {
 	return nil
 }
 
+// Thaw of a cgroup that is gone succeeds: nothing in it is frozen. That
+// happens when the last process of a frozen cgroup dies (cgroup2 delivers
+// SIGKILL to frozen tasks) and systemd removes its scope's cgroup.
 func (m *manager) Thaw() error {
 	fz, err := m.freezer()
 	if err != nil {
+		if !m.Exists() {
+			return nil
+		}
 		return err
 	}
-	return fz.set(false)
+	if err := fz.set(false); err != nil && !gone(err) {
+		return err
+	}
+	return nil
 }
 
 func (m *manager) Frozen() (bool, error) {

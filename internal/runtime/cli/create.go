@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-project/berth/internal/linux/console"
 	"github.com/berth-project/berth/internal/runtime"
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -109,6 +110,9 @@ func cmdRun(g *globals, args []string) error {
 		}
 		defer parent.Close()
 		o.ConsoleConn, ownConsole = child, parent
+		if spec.Process.ConsoleSize == nil {
+			spec.Process.ConsoleSize = userConsoleSize()
+		}
 	}
 	// Signals that arrive from now on go to the container once it runs.
 	sigs := make(chan os.Signal, 64)
@@ -153,6 +157,20 @@ func cmdRun(g *globals, args []string) error {
 		}
 	}
 	return &exitError{code: status}
+}
+
+// userConsoleSize returns the window size of the user's terminal (stdin,
+// else stdout), nil when neither is one. A process whose terminal the
+// runtime proxies gets it as its consoleSize: the init sets it on the pty
+// before the program starts, while the proxy, which follows the user's
+// window from then on, starts only after the program may have read it.
+func userConsoleSize() *specs.Box {
+	for _, f := range []*os.File{os.Stdin, os.Stdout} {
+		if ws, err := console.GetWinsize(int(f.Fd())); err == nil && ws.Row > 0 && ws.Col > 0 {
+			return &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
+		}
+	}
+	return nil
 }
 
 // forwarded are the signals a foreground run or exec passes on to the

@@ -101,6 +101,9 @@ func cmdExec(g *globals, args []string) error {
 		}
 		defer parent.Close()
 		o.ConsoleConn, ownConsole = child, parent
+		if p.ConsoleSize == nil {
+			p.ConsoleSize = userConsoleSize()
+		}
 	}
 	sigs := make(chan os.Signal, 64)
 	if !detach {

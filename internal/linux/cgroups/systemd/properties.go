@@ -316,12 +316,12 @@ func cpuListBits(list string) ([]byte, error) {
 		lo, hi, isRange := strings.Cut(part, "-")
 		a, err := strconv.ParseUint(lo, 10, 16)
 		if err != nil {
-			return nil, fmt.Errorf("invalid cpu list %q", list)
+			return nil, fmt.Errorf("invalid cpuset list %q", list)
 		}
 		b := a
 		if isRange {
 			if b, err = strconv.ParseUint(hi, 10, 16); err != nil || b < a {
-				return nil, fmt.Errorf("invalid cpu list %q", list)
+				return nil, fmt.Errorf("invalid cpuset list %q", list)
 			}
 		}
 		for n := a; n <= b; n++ {
@@ -332,7 +332,7 @@ func cpuListBits(list string) ([]byte, error) {
 		}
 	}
 	if len(bits) == 0 {
-		return nil, fmt.Errorf("invalid cpu list %q: empty", list)
+		return nil, fmt.Errorf("invalid cpuset list %q: empty", list)
 	}
 	return bits, nil
 }
