@@ -23,3 +23,6 @@ func inProcess(runtimePath string) func(*runtimeclient.Runtime, func(string)) sh
 		return &inprocess.Runtime{CLI: cli, Warn: warn}
 	}
 }
+
+// warm readies the in-process runtime while a standby waits.
+func warm() { inprocess.Warm() }

@@ -6,6 +6,10 @@
 //	berth-shim --id ID --bundle DIR --runtime PATH [--runtime-root DIR]
 //	           [--systemd-cgroup] [--log PATH --log-max-size N --log-max-file N]
 //	           [--tty] [--stdin] [--ready-fd N] [--exec-runtime]
+//	berth-shim --standby --ready-fd N
+//
+// A standby (started by shim.Spawn ahead of need) reads the command line of
+// its container, as a JSON array, from the ready descriptor.
 //
 // When the runtime is berth-runtime, the shim runs its lifecycle (create,
 // start, kill, pause, resume, delete) in its own process, as a library
@@ -14,8 +18,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -38,7 +44,46 @@ func main() {
 	debug.SetGCPercent(50)
 	debug.SetMemoryLimit(8 << 20)
 
-	var cfg shim.Config
+	cfg, execRuntime, standby, err := parseArgs(os.Args[1:])
+	if err != nil {
+		os.Exit(2)
+	}
+	if standby {
+		// Started ahead of need: the container's command line comes on
+		// the ready descriptor, which then carries the report as usual.
+		if cfg.ReadyFD < 0 {
+			fmt.Fprintln(os.Stderr, "berth-shim: --standby needs --ready-fd")
+			os.Exit(2)
+		}
+		warm()
+		args, err := shim.AwaitArgs(cfg.ReadyFD)
+		if errors.Is(err, io.EOF) {
+			os.Exit(0) // the spawner went away: nothing to serve
+		}
+		fd := cfg.ReadyFD
+		if err == nil {
+			cfg, execRuntime, standby, err = parseArgs(args)
+			if err == nil && standby {
+				err = errors.New("--standby given twice")
+			}
+		}
+		if err != nil {
+			shim.ReportError(fd, fmt.Errorf("standby: %w", err))
+			os.Exit(2)
+		}
+		cfg.ReadyFD = fd
+	}
+	if !execRuntime {
+		cfg.InProcess = inProcess(cfg.Runtime)
+	}
+	if err := shim.Serve(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "berth-shim: %s: %v\n", cfg.ID, err)
+		os.Exit(1)
+	}
+}
+
+// parseArgs parses the shim's command line.
+func parseArgs(args []string) (cfg shim.Config, execRuntime, standby bool, err error) {
 	fs := flag.NewFlagSet("berth-shim", flag.ContinueOnError)
 	fs.StringVar(&cfg.ID, "id", "", "container id")
 	fs.StringVar(&cfg.Bundle, "bundle", "", "bundle and state directory")
@@ -51,19 +96,14 @@ func main() {
 	fs.BoolVar(&cfg.Tty, "tty", false, "give the container a terminal")
 	fs.BoolVar(&cfg.Stdin, "stdin", false, "keep the container's stdin open for attached clients")
 	fs.IntVar(&cfg.ReadyFD, "ready-fd", -1, "descriptor to report readiness on")
-	execRuntime := fs.Bool("exec-runtime", false, "execute the runtime for every step, even berth-runtime")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
+	fs.BoolVar(&execRuntime, "exec-runtime", false, "execute the runtime for every step, even berth-runtime")
+	fs.BoolVar(&standby, "standby", false, "wait for the container's command line on the ready descriptor")
+	if err := fs.Parse(args); err != nil {
+		return cfg, false, false, err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "berth-shim: unexpected arguments %q\n", fs.Args())
-		os.Exit(2)
+		return cfg, false, false, errors.New("unexpected arguments")
 	}
-	if !*execRuntime {
-		cfg.InProcess = inProcess(cfg.Runtime)
-	}
-	if err := shim.Serve(cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "berth-shim: %s: %v\n", cfg.ID, err)
-		os.Exit(1)
-	}
+	return cfg, execRuntime, standby, nil
 }

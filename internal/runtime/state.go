@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-project/berth/internal/runtime/syncmsg"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -316,4 +317,15 @@ func List(root string) ([]*State, error) {
 		c.Close()
 	}
 	return out, nil
+}
+
+// Warm builds ahead of a create what a process's first create builds on
+// its way: encoding/json's field lists and encoders for the spec, the
+// state and the init's config message (hundreds of types, each built
+// once per process). berth-shim's standby calls it while it waits for a
+// container, off the container's way.
+func Warm() {
+	spec := &specs.Spec{}
+	json.Marshal(&stored{Spec: spec})
+	json.Marshal(&syncmsg.Message{Config: &syncmsg.Config{Spec: spec}})
 }

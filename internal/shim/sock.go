@@ -87,7 +87,12 @@ func accept(l *os.File) (*os.File, error) {
 			return aerr != unix.EAGAIN
 		})
 		if err != nil {
-			return nil, err
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, err
+			}
+			// The poller's own "use of closed file", which os does not
+			// map to os.ErrClosed on a raw connection.
+			return nil, fmt.Errorf("accept: %w (%v)", os.ErrClosed, err)
 		}
 		if aerr != nil {
 			if aerr == unix.EINTR || aerr == unix.ECONNABORTED {

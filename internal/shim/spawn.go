@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,9 @@ type SpawnOptions struct {
 	// is berth-runtime, whose lifecycle the shim otherwise runs in its
 	// own process (the runc command-line contract, kept testable).
 	ExecRuntime bool
+	// NoStandby starts a shim of its own for the container instead of
+	// taking the one started ahead of need, and starts none for later.
+	NoStandby bool
 }
 
 // Args returns the shim's command line for o, after the binary.
@@ -77,11 +81,15 @@ func (o *SpawnOptions) Args() []string {
 // is created and the shim serves; the container waits for Start.
 //
 // The shim is started in a session of its own, its stdio on /dev/null and
-// shim.log, and reports on a pipe (its descriptor 3, --ready-fd) that it
-// serves or why it failed. It stays the caller's child, reaped by a
-// goroutine here, rather than being double-forked away: one exec fewer on
-// every container start, and when the caller dies the shim is simply
-// reparented (to init, or the nearest subreaper), which neither notices.
+// shim.log, and reports on a descriptor (its 3, --ready-fd) that it serves
+// or why it failed. It stays the caller's child, reaped by a goroutine
+// here, rather than being double-forked away: one exec fewer on every
+// container start, and when the caller dies the shim is simply reparented
+// (to init, or the nearest subreaper), which neither notices.
+//
+// Unless o.NoStandby, the shim is one started ahead of need (standby.go),
+// which saves the container the shim's start-up, and another is started
+// for the next Spawn.
 //
 // When ctx ends first, the shim is killed and the container it may have
 // created is deleted.
@@ -93,6 +101,16 @@ func Spawn(ctx context.Context, o SpawnOptions) (*Client, error) {
 	if conn, err := dialUnix(ctx, sock); err == nil {
 		conn.Close()
 		return nil, fmt.Errorf("spawn shim for %s: a shim already serves %s", o.ID, sock)
+	}
+	if !o.NoStandby {
+		defer standbys.refill(o.Binary, o.Env)
+		if sb := standbys.take(o.Binary, o.Env); sb != nil {
+			c, err := sb.assign(ctx, o)
+			if !errors.Is(err, errStandbyGone) {
+				return c, err
+			}
+			// It died before it took the container: start one afresh.
+		}
 	}
 	rd, wr, err := os.Pipe()
 	if err != nil {
@@ -117,7 +135,13 @@ func Spawn(ctx context.Context, o SpawnOptions) (*Client, error) {
 		return nil, fmt.Errorf("spawn shim for %s: %w", o.ID, err)
 	}
 	go cmd.Wait()
+	return awaitReport(ctx, o, rd, cmd.Process)
+}
 
+// awaitReport reads the shim's report from rd and returns a client for a
+// shim that serves. When ctx ends first, proc is killed and the container
+// it may have created deleted.
+func awaitReport(ctx context.Context, o SpawnOptions, rd io.Reader, proc *os.Process) (*Client, error) {
 	type result struct {
 		msg readyMsg
 		err error
@@ -138,7 +162,7 @@ func Spawn(ctx context.Context, o SpawnOptions) (*Client, error) {
 	select {
 	case r = <-ch:
 	case <-ctx.Done():
-		cmd.Process.Kill()
+		proc.Kill()
 		err := fmt.Errorf("spawn shim for %s: %w", o.ID, ctx.Err())
 		if derr := cleanupAfterSpawn(o); derr != nil {
 			err = errors.Join(err, derr)
@@ -152,7 +176,7 @@ func Spawn(ctx context.Context, o SpawnOptions) (*Client, error) {
 	case r.msg.Error != "":
 		return nil, fmt.Errorf("spawn shim for %s: %s", o.ID, r.msg.Error)
 	}
-	return &Client{dir: o.Bundle, sock: sock}, nil
+	return &Client{dir: o.Bundle, sock: filepath.Join(o.Bundle, SocketFile)}, nil
 }
 
 // cleanupAfterSpawn deletes a container a killed shim may have created.

@@ -37,6 +37,10 @@ func (r *Runtime) warn(format string, args ...any) {
 	}
 }
 
+// Warm readies this process for its first Create ahead of time (see
+// runtime.Warm): berth-shim's standby calls it while it waits.
+func Warm() { runtime.Warm() }
+
 // Create is `berth-runtime create`. Descriptors beyond stdio are passed
 // by the command line's --preserve-fds, which numbers them in the
 // runtime's own table: such creates go to the binary.
