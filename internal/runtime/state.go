@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,10 +53,24 @@ type stored struct {
 // Container is a handle on one container's state directory, locked while
 // open.
 type Container struct {
-	root string // --root
-	dir  string
-	lock *os.File
-	st   stored
+	root  string // --root
+	dir   string
+	lock  *os.File
+	st    stored
+	stamp stateStamp // state.json as this handle last read or wrote it
+}
+
+// stateStamp identifies one version of state.json: every write is a new
+// file renamed into place, so a new inode (or size, or time) means another
+// write.
+type stateStamp struct {
+	ino   uint64
+	size  int64
+	mtime unix.Timespec
+}
+
+func stampOf(st *unix.Stat_t) stateStamp {
+	return stateStamp{ino: st.Ino, size: st.Size, mtime: st.Mtim}
 }
 
 // ValidateID refuses ids that are not one safe path component.
@@ -118,22 +133,69 @@ func Load(root, id string) (*Container, error) {
 		return nil, err
 	}
 	c := &Container{root: root, dir: dir, lock: lock}
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err := c.read(false); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// read reads state.json into c; with ifChanged, only when it is not the
+// version c already holds.
+func (c *Container) read(ifChanged bool) error {
+	id := filepath.Base(c.dir)
+	f, err := os.Open(filepath.Join(c.dir, stateFile))
 	if errors.Is(err, os.ErrNotExist) {
 		// Deleted while we waited for the lock, or a create in progress
 		// that has not written its state yet.
-		lock.Close()
-		return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
+		return fmt.Errorf("%w: %s", ErrNotExist, id)
 	}
 	if err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("read state of %s: %w", id, err)
+		return fmt.Errorf("read state of %s: %w", id, err)
 	}
-	if err := json.Unmarshal(data, &c.st); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("decode state of %s: %w", id, err)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("read state of %s: %w", id, os.NewSyscallError("fstat", err))
 	}
-	return c, nil
+	if ifChanged && stampOf(&st) == c.stamp {
+		return nil
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("read state of %s: %w", id, err)
+	}
+	var fresh stored
+	if err := json.Unmarshal(data, &fresh); err != nil {
+		return fmt.Errorf("decode state of %s: %w", id, err)
+	}
+	c.st, c.stamp = fresh, stampOf(&st)
+	return nil
+}
+
+// Reload takes the lock of a container this process closed before and
+// brings its state up to date: state.json is decoded again only when
+// another process wrote it since this handle last read or wrote it (a
+// caller that keeps the handle across steps, as berth-shim does between
+// create, start and delete, so skips decoding the whole spec each time).
+// Close releases it again.
+func (c *Container) Reload() error {
+	if c.lock != nil {
+		return fmt.Errorf("reload %s: still locked", c.st.ID)
+	}
+	lock, err := lockDir(c.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrNotExist, filepath.Base(c.dir))
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.read(true); err != nil {
+		lock.Close()
+		return err
+	}
+	c.lock = lock
+	return nil
 }
 
 // Close releases the container's lock.
@@ -161,7 +223,18 @@ func (c *Container) save() error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(c.dir, stateFile), data, 0o600)
+	path := filepath.Join(c.dir, stateFile)
+	if err := writeFileAtomic(path, data, 0o600); err != nil {
+		return err
+	}
+	// Writers hold the lock, so this is the file just renamed into place.
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		c.stamp = stateStamp{}
+	} else {
+		c.stamp = stampOf(&st)
+	}
+	return nil
 }
 
 // writeFileAtomic writes data to a temporary file beside path, syncs it and

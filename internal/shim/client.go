@@ -20,7 +20,13 @@ import (
 type Client struct {
 	dir  string
 	sock string
+	pid  int // the init's, as Spawn's report gave it; 0 from Dial
 }
+
+// InitPid is the container's init as the shim reported it when Spawn
+// created the container (a pid in the caller's namespace), so that the
+// caller need not ask State for it; 0 for a client from Dial.
+func (c *Client) InitPid() int { return c.pid }
 
 // Dial returns a client for the shim serving the state directory dir,
 // after checking that one answers.

@@ -35,6 +35,9 @@ func lifecycle(t *testing.T, opts ...rigOption) {
 	if st.Status != StatusCreated || st.Pid <= 0 || st.ID != r.id {
 		t.Fatalf("state after spawn: %+v", st)
 	}
+	if c.InitPid() != st.Pid {
+		t.Fatalf("Spawn's client reports init %d, State %d", c.InitPid(), st.Pid)
+	}
 	initPid := st.Pid
 	shimPid := r.shimPid()
 	if shimPid <= 0 || shimPid == os.Getpid() {

@@ -176,7 +176,7 @@ func awaitReport(ctx context.Context, o SpawnOptions, rd io.Reader, proc *os.Pro
 	case r.msg.Error != "":
 		return nil, fmt.Errorf("spawn shim for %s: %s", o.ID, r.msg.Error)
 	}
-	return &Client{dir: o.Bundle, sock: filepath.Join(o.Bundle, SocketFile)}, nil
+	return &Client{dir: o.Bundle, sock: filepath.Join(o.Bundle, SocketFile), pid: r.msg.Pid}, nil
 }
 
 // cleanupAfterSpawn deletes a container a killed shim may have created.

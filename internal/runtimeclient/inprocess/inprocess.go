@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/berth-project/berth/internal/runtime"
@@ -20,6 +21,12 @@ type Runtime struct {
 	// Warn receives what the runtime would log as warnings (a resource
 	// the host cannot limit, a failed poststop hook).
 	Warn func(string)
+
+	mu sync.Mutex
+	// created are the containers this Runtime created, kept (unlocked)
+	// for the later steps, which then decode state.json again only when
+	// another process changed it (runtime.Container.Reload).
+	created map[string]*runtime.Container
 }
 
 // root is the runtime's --root: runtimeclient leaves it empty for the
@@ -75,7 +82,14 @@ func (r *Runtime) Create(ctx context.Context, id string, o runtimeclient.CreateO
 	if err != nil {
 		return wrap("create", id, err)
 	}
-	return c.Close()
+	err = c.Close()
+	r.mu.Lock()
+	if r.created == nil {
+		r.created = map[string]*runtime.Container{}
+	}
+	r.created[id] = c
+	r.mu.Unlock()
+	return err
 }
 
 // Start is `berth-runtime start`: it returns once the user's program has
@@ -118,15 +132,41 @@ func (r *Runtime) Exec(ctx context.Context, id string, o runtimeclient.ExecOptio
 	return r.CLI.Exec(ctx, id, o)
 }
 
-// with loads container id, runs fn on it and releases it.
+// with loads container id (or reloads the one this Runtime created), runs
+// fn on it and releases it. Calls for one id run one at a time: the
+// container's lock serialises them, as it does separate processes.
 func (r *Runtime) with(op, id string, fn func(*runtime.Container) error) error {
-	c, err := runtime.Load(r.root(), id)
+	r.mu.Lock()
+	c := r.created[id]
+	delete(r.created, id) // back once released, unless deleted
+	r.mu.Unlock()
+	var err error
+	if c != nil {
+		err = c.Reload()
+	} else {
+		c, err = runtime.Load(r.root(), id)
+	}
 	if err != nil {
 		return wrap(op, id, err)
 	}
 	err = fn(c)
 	c.Close()
+	if !(op == "delete" && (err == nil || isWarning(err))) {
+		r.mu.Lock()
+		if r.created == nil {
+			r.created = map[string]*runtime.Container{}
+		}
+		if r.created[id] == nil {
+			r.created[id] = c
+		}
+		r.mu.Unlock()
+	}
 	return wrap(op, id, err)
+}
+
+func isWarning(err error) bool {
+	var w *runtime.Warning
+	return errors.As(err, &w)
 }
 
 // Error is a lifecycle step that failed, worded as runtimeclient.Error

@@ -190,3 +190,43 @@ func TestInitRefusesOtherProtocol(t *testing.T) {
 		}
 	}
 }
+
+// A container changed by another process between steps is seen as it is
+// now: the handle kept from create decodes the state again when it
+// changed (here: deleted by the runtime binary, then created again with
+// another program).
+func TestStepsSeeOtherProcesses(t *testing.T) {
+	rt := runtimetest.New(t)
+	b := fixture.Bundle(t, fixture.WithArgs("/bin/probe", "sleep", "1000"))
+	r := &Runtime{CLI: &runtimeclient.Runtime{Path: rt.Bin, Root: rt.Root, SystemdCgroup: rt.SystemdCgroup}}
+	ctx := ctxT(t)
+	id := fmt.Sprintf("inproc-other-%d", os.Getpid())
+	if err := r.Create(ctx, id, runtimeclient.CreateOptions{Bundle: b.Dir}); err != nil {
+		t.Fatal(err)
+	}
+	first := rt.State(id).Pid
+	rt.Must("delete", "--force", id)
+	syscall.Wait4(first, nil, 0, nil)
+	if err := r.Start(ctx, id); !errors.Is(err, runtimeclient.ErrNotExist) {
+		t.Fatalf("start of a container deleted meanwhile: %v, want ErrNotExist", err)
+	}
+	b.Spec.Process.Args = []string{"/bin/probe", "exit", "0"}
+	b.Save(t)
+	rt.Must("create", "--bundle", b.Dir, id)
+	second := rt.State(id).Pid
+	if err := r.Kill(ctx, id, syscall.SIGKILL, false); err != nil {
+		t.Fatalf("kill of the container created again: %v", err)
+	}
+	// The init signalled is the new one (a child of the runtime process
+	// that exited, reaped by the host's init).
+	deadline := time.Now().Add(10 * time.Second)
+	for rt.State(id).Status != "stopped" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the container created again (init %d) was not killed", second)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := r.Delete(ctx, id, false); err != nil {
+		t.Fatal(err)
+	}
+}
