@@ -150,14 +150,19 @@ func (e *Engine) startLocked(ctx context.Context, c *ctr) (err error) {
 	if err := t.Start(ctx); err != nil {
 		return err
 	}
-	st, err := t.State(ctx)
-	if err != nil {
-		return err
+	// The pid came with Spawn's report: no round trip to the shim.
+	pid := t.InitPid()
+	if pid == 0 {
+		st, err := t.State(ctx)
+		if err != nil {
+			return err
+		}
+		pid = st.Pid
 	}
 	c.task = t
 	c.rec.State = state{
 		Status:     container.StateRunning,
-		Pid:        st.Pid,
+		Pid:        pid,
 		StartedAt:  begin,
 		FinishedAt: c.rec.State.FinishedAt,
 	}
