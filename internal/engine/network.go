@@ -177,10 +177,29 @@ func checkEndpoint(info network.Inspect, es *network.EndpointSettings) error {
 			return invalidf("user specified IP address is supported on user defined networks only")
 		}
 	}
+	if c := es.IPAMConfig; c != nil {
+		for _, a := range []netip.Addr{c.IPv4Address, c.IPv6Address} {
+			if a.IsValid() && !inSubnet(info, a) {
+				return invalidf("invalid address %s: it does not belong to any of network %s's subnets or is reserved", a, info.Name)
+			}
+		}
+	}
 	if len(es.MacAddress) > 0 && len(es.MacAddress) != 6 {
 		return invalidf("invalid MAC address %s", es.MacAddress)
 	}
 	return nil
+}
+
+// inSubnet says a is a host address of one of the network's subnets,
+// not its gateway.
+func inSubnet(info network.Inspect, a netip.Addr) bool {
+	for _, c := range info.IPAM.Config {
+		s := c.Subnet.Masked()
+		if s.Contains(a) && a != s.Addr() && a != c.Gateway {
+			return true
+		}
+	}
+	return false
 }
 
 // configuredEndpoint keeps what a user may set of an endpoint (docker's
@@ -295,7 +314,11 @@ func (e *Engine) startNetworking(ctx context.Context, c *ctr, t *shim.Client) er
 	for i, name := range networksOf(c.rec) {
 		ep, err := m.Attach(ctx, name, c.id, netns, attachOptions(c.rec, name, i == 0))
 		if err != nil {
-			return err
+			// A start that fails is the daemon's failure (500), as
+			// dockerd answers it, whatever the network layer's class:
+			// the docker CLI waits for a --rm container's removal,
+			// which the API server does for those alone.
+			return fmt.Errorf("container %s: network %s: %v", c.id, name, err)
 		}
 		eps = append(eps, *ep)
 		e.emitNetwork(events.ActionConnect, ep.NetworkID, ep.NetworkName, c.id)
