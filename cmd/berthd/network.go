@@ -47,10 +47,12 @@ func openNetwork(ctx context.Context, o options, log *slog.Logger) (*network.Man
 			return nil, err
 		}
 		cfg.DefaultSubnet = p
-	} else if p, ok := bridgeSubnet(ctx, cfg.DefaultBridge); ok {
+	} else if p, ok := idleBridgeSubnet(ctx, cfg.DefaultBridge); ok {
 		// The bridge outlived the data root that made it (a data root
-		// wiped, or another berthd's): keep its subnet, as dockerd keeps
-		// docker0's address, rather than give it a second one.
+		// wiped): keep its subnet, as dockerd keeps docker0's address,
+		// rather than give it a second one. Only when nothing is on it:
+		// a bridge in use is another berthd's, whose containers have
+		// addresses this one's leases do not know.
 		cfg.DefaultSubnet = p
 	}
 	m, err := network.New(ctx, cfg)
@@ -85,11 +87,16 @@ func bridgeIP(s string) (netip.Prefix, error) {
 	return p.Masked(), nil
 }
 
-// bridgeSubnet is the IPv4 subnet of an existing bridge named name, when
-// it has exactly one.
-func bridgeSubnet(ctx context.Context, name string) (netip.Prefix, bool) {
+// idleBridgeSubnet is the subnet of an existing bridge named name that
+// no interface is attached to: the first of its IPv4 addresses that is
+// its subnet's first (berth's gateways are).
+func idleBridgeSubnet(ctx context.Context, name string) (netip.Prefix, bool) {
 	out, err := exec.CommandContext(ctx, "ip", "-j", "-4", "addr", "show", "dev", name, "type", "bridge").Output()
 	if err != nil {
+		return netip.Prefix{}, false
+	}
+	ports, err := exec.CommandContext(ctx, "ip", "-j", "link", "show", "master", name).Output()
+	if err != nil || strings.TrimSpace(string(ports)) != "[]" {
 		return netip.Prefix{}, false
 	}
 	var links []struct {
@@ -102,18 +109,14 @@ func bridgeSubnet(ctx context.Context, name string) (netip.Prefix, bool) {
 	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
 		return netip.Prefix{}, false
 	}
-	var found []netip.Prefix
 	for _, a := range links[0].Addrs {
 		ip, err := netip.ParseAddr(strings.TrimSpace(a.Local))
 		if err != nil || a.Scope != "global" {
 			continue
 		}
 		if p, err := ip.Prefix(a.PrefixLen); err == nil && p.Addr().Next() == ip {
-			found = append(found, p)
+			return p, true
 		}
 	}
-	if len(found) != 1 {
-		return netip.Prefix{}, false
-	}
-	return found[0], true
+	return netip.Prefix{}, false
 }
