@@ -28,11 +28,14 @@
 // exit.json), then applies restart policies as dockerd does at start.
 // Close lets go of the shims and leaves the containers running.
 //
-// Networking is a later layer: "bridge" (the default) and "none" give a
-// private network namespace with loopback only, "host" the host's,
-// "container:<id>" another container's; the network layer will plug CNI
-// in where a container's namespace is made and rewrite hosts and
-// resolv.conf.
+// Networking (network.go): "bridge" (the default) and user-defined
+// networks give the container a network namespace of its own, attached
+// through internal/network (CNI) between the shim's create and the
+// process's start and released whenever the run ends; "none" gives a
+// namespace with loopback only, "host" the host's, "container:<id>"
+// another container's. Without a network manager (Config.Network),
+// bridge has loopback only. A container's mutex may be held while the
+// network manager's is taken, never the reverse.
 //
 // Concurrency: each container has a mutex (ctr.mu) guarding its record
 // and live state; the engine's mutex (Engine.mu) guards the maps of

@@ -50,8 +50,8 @@ type record struct {
 
 	Mounts []mountPoint `json:"mounts,omitempty"`
 	// Network is what the container's network namespace is: "none",
-	// "host", "bridge" (a private namespace with loopback only until the
-	// network layer plugs CNI in), "container:<id>".
+	// "host", "bridge" or a user-defined network's name (a namespace
+	// of its own, attached to its networks), "container:<id>".
 	Network string `json:"network"`
 }
 
