@@ -45,8 +45,15 @@ func (r *Runtime) warn(format string, args ...any) {
 }
 
 // Warm readies this process for its first Create ahead of time (see
-// runtime.Warm): berth-shim's standby calls it while it waits.
-func Warm() { runtime.Warm() }
+// runtime.Warm): berth-shim's standby calls it while it waits. It also
+// has os settle, once, whether the kernel's pidfds work (a probe that
+// forks a child), which the first process started would otherwise do.
+func Warm() {
+	runtime.Warm()
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		p.Release()
+	}
+}
 
 // Create is `berth-runtime create`. Descriptors beyond stdio are passed
 // by the command line's --preserve-fds, which numbers them in the
