@@ -120,6 +120,7 @@ func (f *nftFirewall) ensure(ctx context.Context, n netRules) error {
 	if err := f.base(ctx); err != nil {
 		return err
 	}
+	f.dropMappings(ctx, n)
 	t := "inet " + f.table
 	in, out, local, masq := f.chains(n)
 	br := quoteIfname(n.Bridge)
@@ -168,6 +169,38 @@ func (f *nftFirewall) ensure(ctx context.Context, n netRules) error {
 		}
 	}
 	return f.nft(ctx, b.String())
+}
+
+// dropMappings deletes the maps' elements for the network's bridge and
+// subnets, whichever network's chains they jump to, and then the chains
+// of the network the bridge was mapped to, if another. A bridge can
+// outlive the network that made it: the default bridge, whose name every
+// berthd of the host shares, keeps the elements of a data root that is
+// gone, and adding an element whose key is mapped to another chain fails
+// ("File exists"). Each delete is a transaction of its own, since that
+// of an absent element fails too, which is no error here; so is a chain
+// of the old network that a mapping of another subnet still uses.
+func (f *nftFirewall) dropMappings(ctx context.Context, n netRules) {
+	t := "inet " + f.table
+	br := quoteIfname(n.Bridge)
+	var owner string
+	if out, err := exec.CommandContext(ctx, "nft", "list", "map", "inet", f.table, "fwd_in").Output(); err == nil {
+		re := regexp.MustCompile(regexp.QuoteMeta(br) + ` : jump n-([0-9a-f]+)-in\b`)
+		if m := re.FindSubmatch(out); m != nil {
+			owner = string(m[1])
+		}
+	}
+	for _, m := range []string{"fwd_in", "fwd_out", "local_in"} {
+		f.nft(ctx, fmt.Sprintf("delete element %s %s { %s }\n", t, m, br))
+	}
+	for _, s := range n.Subnets {
+		f.nft(ctx, fmt.Sprintf("delete element %s %s { %s }\n", t, masqMap(s.Addr().Is4()), s))
+	}
+	if owner != "" && owner != shortID(n.ID) {
+		var b strings.Builder
+		f.removeScript(&b, netRules{ID: owner, Bridge: n.Bridge, Subnets: n.Subnets})
+		f.nft(ctx, b.String())
+	}
 }
 
 func (f *nftFirewall) remove(ctx context.Context, n netRules) error {
