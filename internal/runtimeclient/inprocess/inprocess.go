@@ -90,6 +90,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o runtimeclient.CreateO
 		return wrap("create", id, err)
 	}
 	err = c.Close()
+	go trimCHeap()
 	r.mu.Lock()
 	if r.created == nil {
 		r.created = map[string]*runtime.Container{}
