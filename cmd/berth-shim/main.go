@@ -36,7 +36,7 @@ func main() {
 	// holder of a user namespace for idmapped mounts.
 	userns.Hold()
 	// One shim per container: small rather than fast. An idle shim holds
-	// about 1.5 MiB of its own (heap, stacks, runtime) beside the binary's
+	// about 2 MiB of its own (heap, stacks, runtime) beside the binary's
 	// pages, which all shims share. One P: the shim has nothing to run in
 	// parallel, and each P brings caches of its own. A lower GOGC and a
 	// soft limit keep a burst of output from leaving a large heap behind.
