@@ -295,14 +295,18 @@ func (e *Engine) startNetworking(ctx context.Context, c *ctr, t *shim.Client) er
 	if mode.IsHost() || mode.IsContainer() {
 		return nil
 	}
-	st, err := t.State(ctx)
-	if err != nil {
-		return err
+	pid := t.InitPid()
+	if pid <= 0 {
+		st, err := t.State(ctx)
+		if err != nil {
+			return err
+		}
+		pid = st.Pid
 	}
-	if st.Pid <= 0 {
+	if pid <= 0 {
 		return fmt.Errorf("container %s: the runtime reported no process to attach networks to", c.id)
 	}
-	netns := fmt.Sprintf("/proc/%d/ns/net", st.Pid)
+	netns := fmt.Sprintf("/proc/%d/ns/net", pid)
 	m := e.cfg.Network
 	if m == nil || !attached(mode) {
 		if err := berthnet.LoopbackUp(netns); err != nil {
