@@ -177,6 +177,11 @@ func checkEndpoint(info network.Inspect, es *network.EndpointSettings) error {
 			return invalidf("user specified IP address is supported on user defined networks only")
 		}
 	}
+	for _, a := range es.Aliases {
+		if a == "" || len(a) > 253 || strings.ContainsAny(a, " \t\r\n/\x00") {
+			return invalidf("invalid network alias %q", a)
+		}
+	}
 	if c := es.IPAMConfig; c != nil {
 		for _, a := range []netip.Addr{c.IPv4Address, c.IPv6Address} {
 			if a.IsValid() && !inSubnet(info, a) {

@@ -100,6 +100,8 @@ func TestCheckEndpoint(t *testing.T) {
 	}{
 		{user, network.EndpointSettings{Aliases: []string{"www"}, IPAMConfig: ip("10.1.2.7")}, true},
 		{user, network.EndpointSettings{IPAMConfig: ip("10.1.3.7")}, false},
+		{user, network.EndpointSettings{Aliases: []string{"a b"}}, false},
+		{user, network.EndpointSettings{Aliases: []string{""}}, false},
 		{user, network.EndpointSettings{IPAMConfig: ip("10.1.2.1")}, false},
 		{user, network.EndpointSettings{IPAMConfig: ip("10.1.2.0")}, false},
 		{user, network.EndpointSettings{MacAddress: network.HardwareAddr{2, 0, 0, 0, 0}}, false},
