@@ -61,6 +61,28 @@ func TestStartFailure(t *testing.T) {
 	if st := v.inspect(id2).State; st.ExitCode != 126 || st.Status != container.StateCreated {
 		t.Errorf("state: %+v", st)
 	}
+	// --rm: the container that could not start is gone when Start
+	// returns, and a wait for its removal ends.
+	id3 := v.create("", &container.Config{Cmd: []string{"nosuchcmd"}}, &container.HostConfig{AutoRemove: true})
+	removed, err := v.e.Wait(ctx(t), id3, container.WaitConditionRemoved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.e.Start(ctx(t), id3); err == nil || !strings.HasSuffix(err.Error(), notFoundMsg) {
+		t.Errorf("start of a --rm container with a missing program: %v", err)
+	}
+	if _, err := v.e.Inspect(ctx(t), id3, false); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("the --rm container after its failed start: %v", err)
+	}
+	select {
+	case r := <-removed:
+		if r.StatusCode != 127 {
+			t.Errorf("wait for removal: %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the wait for removal did not end")
+	}
+
 	// Nothing of the failed starts is left mounted but the created
 	// containers' roots.
 	for _, m := range mountsBelow(v.root) {

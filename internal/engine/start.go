@@ -17,31 +17,46 @@ import (
 // Start starts a created or stopped container, as docker's POST
 // /containers/{id}/start: its root and volumes are mounted, its bundle
 // written, its shim spawned (which creates it in the runtime) and told to
-// start the process. A running container gives ErrNotModified.
+// start the process. A running container gives ErrNotModified. A --rm
+// container that fails to start is removed before Start returns, as
+// dockerd does: the docker CLI waits for that removal before it reports
+// the error.
 func (e *Engine) Start(ctx context.Context, ref string) error {
 	c, err := e.lookup(ref)
 	if err != nil {
 		return err
 	}
+	remove, err := e.start(ctx, c, ref)
+	if remove {
+		if rerr := e.Remove(context.WithoutCancel(ctx), c.id, RemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil {
+			e.logf("container %s: --rm after a failed start: %v", c.id, rerr)
+		}
+	}
+	return err
+}
+
+// start is Start under the container's lock; remove tells that the
+// start was tried and failed, and the container goes with --rm.
+func (e *Engine) start(ctx context.Context, c *ctr, ref string) (remove bool, _ error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.removing || c.removed {
-		return conflictf("container is marked for removal and cannot be started")
+		return false, conflictf("container is marked for removal and cannot be started")
 	}
 	switch c.rec.State.Status {
 	case container.StateRunning:
-		return notModified("container %s is already running", ref)
+		return false, notModified("container %s is already running", ref)
 	case container.StatePaused:
-		return conflictf("cannot start a paused container, try unpause instead")
+		return false, conflictf("cannot start a paused container, try unpause instead")
 	case container.StateRestarting:
 		c.cancelRestart()
 	}
 	c.rec.HasBeenManuallyStopped = false
 	c.exitOnNext = false
 	if err := e.startLocked(ctx, c); err != nil {
-		return e.startFailed(c, err)
+		return c.rec.HostConfig.AutoRemove, e.startFailed(c, err)
 	}
-	return nil
+	return false, nil
 }
 
 // startFailed records a start that failed as docker does: the error in
@@ -56,6 +71,7 @@ func (e *Engine) startFailed(c *ctr, err error) error {
 	st.Error = err.Error()
 	st.ExitCode = code
 	st.Pid = 0
+	c.lastExit = code // what a wait for a --rm container's removal reports
 	if c.rec.HasBeenStartedBefore {
 		st.Status = container.StateExited
 		st.FinishedAt = time.Now().UTC()
