@@ -1,7 +1,7 @@
 // Package engine runs containers for berthd: docker's container model
-// (create, start, stop, kill, restart, pause, rename, wait, remove,
-// inspect, list, logs, attach, exec, top, stats, diff, export, cp,
-// prune) and its volumes, above the image store and one berth-shim per
+// (create, start, stop, kill, restart, pause, rename, update, wait,
+// remove, inspect, list, logs, attach, exec, top, stats, diff, export,
+// cp, commit, prune) and its volumes, above the image store and one berth-shim per
 // running container. Its methods map one to one onto the Docker Engine
 // API's container and volume endpoints and take and return that API's
 // own types (container.Config, container.HostConfig,
@@ -22,6 +22,13 @@
 //     writes its log and exit status and outlives berthd. The engine
 //     reaches the runtime only through the shim and the runtime's command
 //     line, so runc and crun work as well as berth-runtime.
+//
+// Failures are docker's too: a process that cannot be started (a
+// program not there or not executable) gives dockerd's message and exit
+// code (127, 126) whichever runtime reported it (starterr.go); a
+// container that could not start stays "created" with them, a --rm one
+// is removed. docker diff leaves out what docker keeps in its init
+// layer (changes.go). --init runs berth-init (cmd/berth-init) as PID 1.
 //
 // Live restore: New re-attaches to the shims that still run and records
 // the exits that happened while no engine watched (from the shim, or its
