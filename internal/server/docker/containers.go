@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berth-project/berth/internal/engine"
+	"github.com/berth-project/berth/internal/errdefs"
 	"github.com/berth-project/berth/internal/logs"
 )
 
@@ -144,9 +146,10 @@ func (s *Server) startContainer(w http.ResponseWriter, r *http.Request, vars map
 		return badRequest("starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24")
 	}
 	err := s.containers.Start(r.Context(), vars["name"])
-	if err != nil && statusOf(err) >= 500 {
-		// dockerd removes a --rm container that failed to start: the
-		// docker CLI waits for its removal before it reports the error.
+	if err != nil && !errors.Is(err, errdefs.ErrNotModified) && !errors.Is(err, errdefs.ErrNotFound) {
+		// dockerd removes a --rm container that failed to start, whatever
+		// the failure (a missing program is a 400): the docker CLI waits
+		// for its removal before it reports the error.
 		if insp, ierr := s.containers.Inspect(r.Context(), vars["name"], false); ierr == nil && insp.HostConfig != nil && insp.HostConfig.AutoRemove {
 			if rerr := s.containers.Remove(context.WithoutCancel(r.Context()), insp.ID, engine.RemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil {
 				s.log.Warn("remove a --rm container that failed to start", "container", insp.ID, "err", rerr)
