@@ -34,14 +34,18 @@ SOCK=$DIR/berthd.sock
 B() { "$BIN/berth" -H "unix://$SOCK" "$@"; }
 BERTHD_PID=
 cleanup() {
+	set +e # everything is tried, whatever fails
 	if [ -n "$BERTHD_PID" ]; then
-		ids=$(B ps -aq 2>/dev/null || true)
-		[ -z "$ids" ] || B rm -f $ids >/dev/null 2>&1 || true
-		kill "$BERTHD_PID" 2>/dev/null || true
-		wait "$BERTHD_PID" 2>/dev/null || true
+		ids=$(B ps -aq 2>/dev/null)
+		[ -z "$ids" ] || B rm -f $ids >/dev/null 2>&1
+		kill "$BERTHD_PID" 2>/dev/null
+		wait "$BERTHD_PID" 2>/dev/null
 	fi
-	grep -o " $DIR/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-	rm -rf "$DIR"
+	grep -o " $DIR/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+	# Shims still ending (and the standby) may write beneath $DIR for a
+	# moment after berthd is gone.
+	for _ in 1 2 3 4 5 6 7 8 9 10; do rm -rf "$DIR" 2>/dev/null && break; sleep 0.5; done
+	[ ! -e "$DIR" ] || echo "warning: $DIR could not be removed" >&2
 }
 trap cleanup EXIT
 
