@@ -131,6 +131,11 @@ func guestFiles() []File {
 		{Path: "etc/systemd/system/berth-vm.service", Mode: 0o644, Data: serviceUnit},
 		{Path: "etc/fstab", Mode: 0o644, Data: "/dev/vda / ext4 rw,noatime 0 0\n"},
 		{Path: "etc/hostname", Mode: 0o644, Data: "berth-vm\n"},
+		// debootstrap leaves no hosts file and copies the build host's
+		// resolv.conf: localhost must resolve without DNS, and the guest,
+		// which has no network, has no name server to ask.
+		{Path: "etc/hosts", Mode: 0o644, Data: "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tberth-vm\n"},
+		{Path: "etc/resolv.conf", Mode: 0o644, Data: "# berth-vm: the guest has no network\n"},
 		// A machine ID makes this boot not the "first boot", which would
 		// run systemd-firstboot and preset every unit.
 		{Path: "etc/machine-id", Mode: 0o444, Data: "8e5b0d3c7f2a4e19a6c1b2d3e4f50617\n"},
