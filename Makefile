@@ -53,7 +53,7 @@ vet:
 test: deps build vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	./hack/cni-plugins.sh
-	BERTH_RUNTIME=$(CURDIR)/$(BIN)/berth-runtime BERTH_SHIM=$(CURDIR)/$(BIN)/berth-shim BERTH_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./...
+	BERTH_RUNTIME=$(CURDIR)/$(BIN)/berth-runtime BERTH_SHIM=$(CURDIR)/$(BIN)/berth-shim BERTH_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -p 1 -count=1 -timeout 40m ./...
 
 # The root suites in a qemu guest with cgroup v2 only and systemd as PID 1
 # (cmd/berth-vm): the host layout most machines have and this one lacks.
