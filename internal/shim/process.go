@@ -366,8 +366,12 @@ func (s *server) delete() error {
 		s.logf("delete: the init did not exit")
 	}
 	// No new connection from here on: a Dial after Delete returned must
-	// find no shim. The answer goes out on the open connection.
+	// find no shim. The answer goes out on the open connection. The
+	// socket and pid files go now, before the answer, never after it:
+	// the container may then be started again from the same directory,
+	// by a new shim whose files this one must not remove.
 	s.listener.Close()
 	os.Remove(filepath.Join(s.cfg.Bundle, SocketFile))
+	os.Remove(filepath.Join(s.cfg.Bundle, PidFile))
 	return nil
 }

@@ -417,12 +417,11 @@ func (s *server) acceptLoop() {
 	}
 }
 
-// shutdown ends the shim after Delete: the socket and pid file go; the
-// exit status and the logs stay for the engine.
+// shutdown ends the shim after Delete, which removed the socket and the
+// pid file before it answered (a new shim may own those names by now);
+// the exit status and the logs stay for the engine.
 func (s *server) shutdown() {
 	s.listener.Close()
-	os.Remove(filepath.Join(s.cfg.Bundle, SocketFile))
-	os.Remove(filepath.Join(s.cfg.Bundle, PidFile))
 	s.mu.Lock()
 	procs := []*process{s.init}
 	for _, p := range s.execs {

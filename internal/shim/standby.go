@@ -46,8 +46,9 @@ type standbyPool struct {
 
 // standby is a shim waiting for its container.
 type standby struct {
-	conn *os.File // the spawner's end of the socket pair
-	proc *os.Process
+	conn  *os.File // the spawner's end of the socket pair
+	proc  *os.Process
+	pidfd int // the standby's pidfd, -1 when the kernel gave none
 }
 
 // errStandbyGone is a standby that exited before it took its container.
@@ -112,13 +113,44 @@ func startStandby(binary string, env []string) (*standby, error) {
 	cmd.Env = env
 	cmd.Dir = "/"
 	cmd.ExtraFiles = []*os.File{child}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	pidfd := -1
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd}
 	if err := cmd.Start(); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("start standby shim: %w", err)
 	}
 	go cmd.Wait()
-	return &standby{conn: conn, proc: cmd.Process}, nil
+	return &standby{conn: conn, proc: cmd.Process, pidfd: pidfd}, nil
+}
+
+// gone reports whether the standby has exited. Its pidfd says so
+// whatever else holds the socket's other end (a child forked by the
+// spawner meanwhile, between its fork and its exec, holds a copy).
+func (sb *standby) gone() bool {
+	rc, err := sb.conn.SyscallConn()
+	if err != nil {
+		return true
+	}
+	n := 0
+	// Through Control: Fd would put the socket back in blocking mode,
+	// and the read of the report could not be cut short.
+	cerr := rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if sb.pidfd >= 0 {
+			fds = append(fds, unix.PollFd{Fd: int32(sb.pidfd), Events: unix.POLLIN})
+		}
+		n, err = unix.Poll(fds, 0)
+	})
+	return cerr != nil || err != nil || n > 0
+}
+
+// drop lets go of a standby that will not be given a container: it sees
+// the end of its socket and exits.
+func (sb *standby) drop() {
+	sb.conn.Close()
+	if sb.pidfd >= 0 {
+		unix.Close(sb.pidfd)
+	}
 }
 
 // assign gives the standby its container and waits for its report, as
@@ -126,10 +158,12 @@ func startStandby(binary string, env []string) (*standby, error) {
 // container.
 func (sb *standby) assign(ctx context.Context, o SpawnOptions) (*Client, error) {
 	defer sb.conn.Close()
-	// A standby that died shows as a hang-up (or its end of file) on the
-	// socket before anything is written to it.
-	fds := []unix.PollFd{{Fd: int32(sb.conn.Fd()), Events: unix.POLLIN}}
-	if n, err := unix.Poll(fds, 0); err != nil || n > 0 {
+	if sb.pidfd >= 0 {
+		defer unix.Close(sb.pidfd)
+	}
+	// Before anything is written, a standby has nothing to say: a
+	// readable socket or pidfd means it died.
+	if sb.gone() {
 		sb.proc.Kill()
 		return nil, errStandbyGone
 	}

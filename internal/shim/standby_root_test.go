@@ -34,8 +34,12 @@ func TestStandbyServesNextSpawn(t *testing.T) {
 	// afresh.
 	dead := spareFor(t, r1.opts.Binary, env)
 	dead.proc.Kill()
-	if err := waitGone(dead.proc.Pid, 10*time.Second); err != nil {
-		t.Fatal(err)
+	// Until its last thread has exited, a killed process still holds its
+	// descriptors (a zombie leader is not enough): its pidfd tells.
+	for deadline := time.Now().Add(10 * time.Second); !dead.gone(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed standby is still there")
+		}
 	}
 	r3 := newRig(t, []string{"/bin/probe", "exit", "0"}, withEnv)
 	c3 := r3.spawn()
@@ -50,7 +54,7 @@ func TestStandbyServesNextSpawn(t *testing.T) {
 	// Dropped by its spawner, the standby exits.
 	last := spareFor(t, r1.opts.Binary, env)
 	standbys.take(r1.opts.Binary, env)
-	last.conn.Close()
+	last.drop()
 	if err := waitGone(last.proc.Pid, 10*time.Second); err != nil {
 		t.Fatalf("dropped standby: %v", err)
 	}

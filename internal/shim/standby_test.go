@@ -41,7 +41,7 @@ func TestStandbyEndsWithoutContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb.conn.Close()
+	sb.drop()
 	if err := waitGone(sb.proc.Pid, 10*time.Second); err != nil {
 		t.Fatalf("standby without a spawner: %v", err)
 	}
