@@ -234,9 +234,15 @@ func (s *server) startInit() error {
 	}
 	// Creating the container (in process, the runtime's work: the spec
 	// decoded, the state encoded) left the heap larger than an idle shim
-	// needs; give the pages back once the container has settled, off its
-	// way: a container that ends sooner never pays for the collection.
-	time.AfterFunc(settleDelay, debug.FreeOSMemory)
+	// needs; once the container has settled, the runtime's handle on it
+	// goes (a later step decodes the state again) and the pages go back,
+	// off its way: a container that ends sooner never pays for either.
+	time.AfterFunc(settleDelay, func() {
+		if f, ok := s.rt.(forgetter); ok {
+			f.Forget(s.cfg.ID)
+		}
+		debug.FreeOSMemory()
+	})
 	return nil
 }
 

@@ -22,6 +22,10 @@ type Runtime interface {
 	Exec(ctx context.Context, id string, o runtimeclient.ExecOptions) error
 }
 
+// forgetter is a Runtime that keeps state per container between calls,
+// which it can drop once the container has settled.
+type forgetter interface{ Forget(id string) }
+
 // heldRuntime is an in-process Runtime whose calls start and wait for
 // children of the shim's own process (the init, hooks, helpers) with
 // os/exec: the reaper is held for the length of each call, so that it
@@ -64,4 +68,10 @@ func (h heldRuntime) Delete(ctx context.Context, id string, force bool) error {
 func (h heldRuntime) Exec(ctx context.Context, id string, o runtimeclient.ExecOptions) error {
 	defer h.reaper.hold()()
 	return h.rt.Exec(ctx, id, o)
+}
+
+func (h heldRuntime) Forget(id string) {
+	if f, ok := h.rt.(forgetter); ok {
+		f.Forget(id)
+	}
 }

@@ -140,6 +140,15 @@ func (r *Runtime) Exec(ctx context.Context, id string, o runtimeclient.ExecOptio
 	return r.CLI.Exec(ctx, id, o)
 }
 
+// Forget drops the handle kept for container id: the next call decodes
+// its state again. A shim calls it once its container has settled, so
+// that an idle shim does not hold the whole spec.
+func (r *Runtime) Forget(id string) {
+	r.mu.Lock()
+	delete(r.created, id)
+	r.mu.Unlock()
+}
+
 // with loads container id (or reloads the one this Runtime created), runs
 // fn on it and releases it. Calls for one id run one at a time: the
 // container's lock serialises them, as it does separate processes.

@@ -132,6 +132,8 @@ func TestCreateStdio(t *testing.T) {
 	}
 	outW.Close()
 	pid := rt.State(id).Pid
+	// Without the handle kept from create, start loads the state afresh.
+	r.Forget(id)
 	if err := r.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
