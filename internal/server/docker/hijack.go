@@ -36,6 +36,12 @@ type hijacked struct {
 	in   io.Reader
 	once sync.Once
 	done chan struct{}
+
+	// mu guards closed and wake: wake is the write end of a pipe that
+	// ends watchGone's poll, -1 when there is no watch.
+	mu     sync.Mutex
+	closed bool
+	wake   int
 }
 
 // hijack takes the connection over and writes the response header with
@@ -60,13 +66,24 @@ func hijack(w http.ResponseWriter, r *http.Request, mediaType string) (*hijacked
 		conn.Close()
 		return nil, err
 	}
-	return &hijacked{conn: conn, in: brw.Reader, done: make(chan struct{})}, nil
+	return &hijacked{conn: conn, in: brw.Reader, done: make(chan struct{}), wake: -1}, nil
 }
 
 // close ends the stream: the client reads EOF.
 func (h *hijacked) close() {
 	h.once.Do(func() {
 		close(h.done)
+		// watchGone's poll holds a reference to the connection, and
+		// Close waits for it to be let go: wake the poll first, or the
+		// client reads its EOF only when the poll would have ended.
+		h.mu.Lock()
+		h.closed = true
+		if h.wake >= 0 {
+			unix.Write(h.wake, []byte{0})
+			unix.Close(h.wake)
+			h.wake = -1
+		}
+		h.mu.Unlock()
 		h.conn.Close()
 	})
 }
@@ -85,7 +102,21 @@ func (h *hijacked) watchGone(gone func()) {
 	if err != nil {
 		return
 	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return
+	}
+	h.mu.Lock()
+	if h.closed || h.wake >= 0 {
+		h.mu.Unlock()
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return
+	}
+	h.wake = p[1]
+	h.mu.Unlock()
 	go func() {
+		defer unix.Close(p[0])
 		for {
 			select {
 			case <-h.done:
@@ -94,10 +125,8 @@ func (h *hijacked) watchGone(gone func()) {
 			}
 			hup := false
 			err := raw.Control(func(fd uintptr) {
-				fds := []unix.PollFd{{Fd: int32(fd)}}
-				// Short waits: the descriptor must not be polled
-				// after close has released it.
-				if n, err := unix.Poll(fds, 200); err == nil && n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+				fds := []unix.PollFd{{Fd: int32(fd)}, {Fd: int32(p[0]), Events: unix.POLLIN}}
+				if n, err := unix.Poll(fds, -1); err == nil && n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
 					hup = true
 				}
 			})
