@@ -40,6 +40,9 @@ type CLI struct {
 type StatusError struct {
 	Status  int
 	Message string
+	// help asks the command that returns it to add the line pointing at
+	// its --help, which the code that found the error cannot name.
+	help bool
 }
 
 func (e *StatusError) Error() string { return e.Message }

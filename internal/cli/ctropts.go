@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -43,6 +44,8 @@ type ctrOpts struct {
 	healthStartPeriod, healthStartInterval      time.Duration
 	healthRetries                               int
 	runtime, network, ipc, pid, uts, cgroupns   string
+	ip, ip6, mac                                string
+	aliases                                     []string
 	logDriver                                   string
 	logOpts                                     []string
 }
@@ -111,7 +114,13 @@ func (o *ctrOpts) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.runtime, "runtime", "", "Runtime to use for this container")
 	fs.StringVar(&o.network, "network", "", "Connect a container to a network")
 	fs.StringVar(&o.network, "net", "", "Connect a container to a network")
+	fs.StringArrayVar(&o.aliases, "network-alias", nil, "Add network-scoped alias for the container")
+	fs.StringArrayVar(&o.aliases, "net-alias", nil, "Add network-scoped alias for the container")
+	fs.StringVar(&o.ip, "ip", "", `IPv4 address (e.g., "172.30.100.104")`)
+	fs.StringVar(&o.ip6, "ip6", "", `IPv6 address (e.g., "2001:db8::33")`)
+	fs.StringVar(&o.mac, "mac-address", "", `Container MAC address (e.g., "92:d0:c6:0a:29:33")`)
 	fs.MarkHidden("net")
+	fs.MarkHidden("net-alias")
 	fs.StringVar(&o.ipc, "ipc", "", "IPC mode to use")
 	fs.StringVar(&o.pid, "pid", "", "PID namespace to use")
 	fs.StringVar(&o.uts, "uts", "", "UTS namespace to use")
@@ -120,9 +129,10 @@ func (o *ctrOpts) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.logOpts, "log-opt", nil, "Log driver options")
 }
 
-// invalid is docker's 125 for a bad flag value.
+// invalid is docker's 125 for a bad flag value; createContainer adds
+// the line naming the command's help.
 func invalid(format string, args ...any) error {
-	return &StatusError{Status: 125, Message: fmt.Sprintf("invalid argument: "+format, args...) + "\nSee 'docker run --help'."}
+	return &StatusError{Status: 125, Message: fmt.Sprintf("invalid argument: "+format, args...), help: true}
 }
 
 // parse builds the API request from the flags, the image and the
@@ -280,11 +290,59 @@ func (o *ctrOpts) parse(fs *pflag.FlagSet, img string, cmd []string) (*container
 	if cfg.Healthcheck, err = o.health(fs); err != nil {
 		return nil, nil, nil, err
 	}
-	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
-	if n := string(hc.NetworkMode); n != "default" && n != "" && !hc.NetworkMode.IsContainer() {
-		nc.EndpointsConfig[n] = &network.EndpointSettings{}
+	nc, err := o.endpoint(hc.NetworkMode)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	return cfg, hc, nc, nil
+}
+
+// endpoint is the endpoint settings of the container's network: the
+// network named, and --ip, --ip6, --mac-address and --network-alias for
+// it. The daemon refuses them where docker's does (the default bridge
+// takes no alias or fixed address, host and container: modes none).
+func (o *ctrOpts) endpoint(mode container.NetworkMode) (*network.NetworkingConfig, error) {
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
+	es := &network.EndpointSettings{Aliases: o.aliases}
+	for _, a := range []struct {
+		s, flag string
+		v4      bool
+	}{{o.ip, "ip", true}, {o.ip6, "ip6", false}} {
+		if a.s == "" {
+			continue
+		}
+		addr, err := netip.ParseAddr(a.s)
+		if err != nil || addr.Is4() != a.v4 || addr.Zone() != "" {
+			return nil, invalid("%q is not a valid IPv%s address for --%s", a.s, map[bool]string{true: "4", false: "6"}[a.v4], a.flag)
+		}
+		if es.IPAMConfig == nil {
+			es.IPAMConfig = &network.EndpointIPAMConfig{}
+		}
+		if a.v4 {
+			es.IPAMConfig.IPv4Address = addr
+		} else {
+			es.IPAMConfig.IPv6Address = addr
+		}
+	}
+	if o.mac != "" {
+		hw, err := net.ParseMAC(o.mac)
+		if err != nil || len(hw) != 6 {
+			return nil, invalid("%s is not a valid mac address", o.mac)
+		}
+		es.MacAddress = network.HardwareAddr(hw)
+	}
+	n := string(mode)
+	custom := len(es.Aliases) > 0 || es.IPAMConfig != nil || len(es.MacAddress) > 0
+	switch {
+	case custom:
+		if n == "" {
+			n = "default"
+		}
+		nc.EndpointsConfig[n] = es
+	case n != "default" && n != "" && !mode.IsContainer():
+		nc.EndpointsConfig[n] = &network.EndpointSettings{}
+	}
+	return nc, nil
 }
 
 // environment is -e and --env-file: KEY=VALUE, or KEY alone for the

@@ -64,6 +64,10 @@ func (c *CLI) createContainer(cmd *cobra.Command, o *ctrOpts, args []string, qui
 	ctx := cmd.Context()
 	cfg, hc, nc, err := o.parse(cmd.Flags(), args[0], args[1:])
 	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) && se.help {
+			se.Message += fmt.Sprintf("\nSee '%s --help'.", cmd.CommandPath())
+		}
 		return "", err
 	}
 	platform, err := parsePlatform(o.platform)

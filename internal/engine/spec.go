@@ -171,7 +171,11 @@ func (e *Engine) buildSpec(c *ctr, rec *record, validating bool) (*specs.Spec, [
 		o.UTS.Mode = specconv.NamespaceHost
 		o.Hostname, o.Domainname = "", ""
 	}
-	spec, warnings, err := specconv.Spec(img, o, e.host)
+	host := e.host
+	if rt, err := e.runtimePath(hc.Runtime); err == nil {
+		host = e.hostFor(rt)
+	}
+	spec, warnings, err := specconv.Spec(img, o, host)
 	if err != nil {
 		if errors.Is(err, specconv.ErrInvalid) {
 			err = classify(errdefs.ErrInvalid, err)

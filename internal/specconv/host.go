@@ -46,6 +46,11 @@ type Host struct {
 	// engine clears it for runtimes that do not know the namespace.
 	TimeNamespace bool
 
+	// OCIVersion is the runtime-spec version written in specs, for a
+	// runtime that refuses specs newer than it knows (crun 1.8 refuses
+	// 1.2); empty means the version berth's types are (specs.Version).
+	OCIVersion string
+
 	// NumCPU is the number of CPUs containers may use (docker's --cpus
 	// ceiling); OnlineCPUs and OnlineMems the cpusets of the host, in
 	// the kernel's list format ("0-3,6").

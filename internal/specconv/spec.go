@@ -133,8 +133,12 @@ func Spec(img *dockerspec.DockerOCIImage, o *Options, h *Host) (*specs.Spec, []s
 		noNewPrivs = *sec.noNewPrivs
 	}
 
+	version := specs.Version
+	if h.OCIVersion != "" {
+		version = h.OCIVersion
+	}
 	s := &specs.Spec{
-		Version: specs.Version,
+		Version: version,
 		Process: &specs.Process{
 			Terminal: o.Tty,
 			User:     user.user,

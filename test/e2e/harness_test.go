@@ -155,6 +155,7 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 		}
 		select {
 		case err := <-d.done:
+			d.done <- err // for the clean-up, which waits for it too
 			logBuf.mu.Lock()
 			t.Fatalf("berthd exited while starting: %v\n%s", err, logBuf.String())
 		default:

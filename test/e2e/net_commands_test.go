@@ -83,6 +83,15 @@ func TestNetworkCommands(t *testing.T) {
 		if r.Code == 0 || !strings.Contains(r.Stderr, c.want) {
 			t.Errorf("docker %s: exit %d, stderr %q, want an error with %q", strings.Join(c.args, " "), r.Code, r.Stderr, c.want)
 		}
+		if c.args[0] != "run" {
+			continue
+		}
+		if r := d.berth(t, c.args...); r.Code != 125 || !strings.Contains(r.Stderr, c.want) {
+			t.Errorf("berth %s: exit %d, stderr %q, want 125 and an error with %q", strings.Join(c.args, " "), r.Code, r.Stderr, c.want)
+		}
+	}
+	if r := d.berth(t, "run", "--rm", "--network", "alpha", "--ip", "10.231.20.300", ref, "true"); r.Code != 125 || !strings.Contains(r.Stderr, `"10.231.20.300" is not a valid IPv4 address for --ip`) {
+		t.Errorf("berth run --ip 10.231.20.300: %+v", r)
 	}
 	if names := strings.Fields(d.mustDocker(t, "network", "ls", "--format", "{{.Name}}")); len(names) != 4 {
 		t.Errorf("networks after the bad input: %v", names)

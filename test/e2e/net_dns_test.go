@@ -68,6 +68,12 @@ func TestNetworkNamesAndRunOptions(t *testing.T) {
 		t.Errorf("resolv.conf on a user network names more than the embedded server:\n%s", out)
 	}
 
+	// The same flags through berth, and an alias of berth's own.
+	out = d.mustBerth(t, "run", "--rm", "--network", "front", "--ip", "10.231.7.78", "--mac-address", "02:42:0a:e7:07:4e",
+		"--network-alias", "self-alias", ref, "sh", "-c", "ip -o addr show eth0; ip -o link show eth0; nslookup self-alias 2>&1")
+	mustContain(t, "berth run with --ip --mac-address --network-alias", out,
+		"inet 10.231.7.78/24", "link/ether 02:42:0a:e7:07:4e", "Address: 10.231.7.78")
+
 	// The same through berth.
 	out = d.mustBerth(t, "run", "--rm", "--network", "front", ref, "wget", "-qO-", "http://www:8080/")
 	if out != "from-web\n" {
