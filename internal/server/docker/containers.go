@@ -332,21 +332,6 @@ func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request, _ map[s
 	return writeJSON(w, http.StatusOK, rep)
 }
 
-// updateContainer answers POST /containers/{name}/update. The engine does
-// not change a container's resources after create yet; the request is
-// checked and refused with 501 so that a client learns it rather than
-// believing a limit is in force.
-func (s *Server) updateContainer(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
-	var req container.UpdateConfig
-	if err := decodeJSONBody(r, &req); err != nil {
-		return err
-	}
-	if _, err := s.containers.Inspect(r.Context(), vars["name"], false); err != nil {
-		return err
-	}
-	return &httpError{status: http.StatusNotImplemented, msg: "berthd cannot update a container's resources yet: recreate the container with the new limits"}
-}
-
 // commitContainer answers POST
 // /commit?container=&repo=&tag=&author=&comment=&changes=&pause=: an image
 // of the container's changes on its image; the body, when present, is
