@@ -61,7 +61,8 @@ test: deps build vet
 # later runs boot in seconds. Root only.
 test-vm: build
 	./hack/deps.sh vm
-	$(GO) run ./cmd/berth-vm test --no-build --timeout 40m --test-timeout 20m --pkgs ./internal/linux/...,./test/... $(VMFLAGS)
+	./hack/cni-plugins.sh
+	$(GO) run ./cmd/berth-vm test --no-build --timeout 40m --test-timeout 20m --pkgs ./internal/linux/...,./internal/engine,./internal/shim,./internal/network/...,./internal/snapshot,./test/... $(VMFLAGS)
 
 bench: build
 	./bench/runtime-lifecycle.sh

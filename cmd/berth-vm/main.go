@@ -215,8 +215,9 @@ func boot(ctx context.Context, o options, cache *vm.Cache, job vm.Job, first str
 // run with --network none. debootstrap does not resolve virtual packages,
 // so podman's container-network-stack is named: netavark, the smaller of
 // its two providers. docker-registry is the local registry the image and
-// engine suites push to and pull from (test/registry).
-var guestPackages = []string{"containerd", "podman", "netavark", "docker-registry"}
+// engine suites push to and pull from (test/registry); nftables the
+// firewall berthd's bridge networks program (internal/network).
+var guestPackages = []string{"containerd", "podman", "netavark", "docker-registry", "nftables"}
 
 func round(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/vm"
+	"github.com/berth-project/berth/test/images"
 )
 
 // Where the suite's shares appear in the guest. Not under /run: test/peers
@@ -21,6 +22,8 @@ import (
 const (
 	guestBin = "/opt/berth-vm/bin"
 	guestSrc = "/opt/berth-vm/src"
+	// guestMinbase is the host's debootstrap image (test/images.Minbase).
+	guestMinbase = "/opt/berth-vm/minbase"
 	// guestTestCache is the fixture cache in the guest (BERTH_TEST_CACHE):
 	// on the guest's own disk, since the fixture mounts overlays on it.
 	guestTestCache = "/var/cache/berth-test"
@@ -53,6 +56,7 @@ type suite struct {
 	testTimeout time.Duration
 	args        []string
 	systemd     bool
+	minbase     string // the host's minbase layout, shared read-only
 }
 
 func (s *suite) Close() { os.RemoveAll(s.dir) }
@@ -108,10 +112,40 @@ func (s *suite) stage(ctx context.Context, o options, cache *vm.Cache, log io.Wr
 	if !filepath.IsAbs(bin) {
 		bin = filepath.Join(s.modRoot, bin)
 	}
-	for _, name := range []string{"berth-runtime", "probe"} {
+	for _, name := range []string{"berth-runtime", "probe", "berthd", "berth", "berth-shim", "berth-init"} {
 		if err := copyFile(filepath.Join(bin, name), filepath.Join(s.dir, name), 0o755); err != nil {
 			return fmt.Errorf("stage %s (make build makes it): %w", name, err)
 		}
+	}
+	// The CNI plugins berthd's networks run (hack/cni-plugins.sh builds
+	// them into bin/cni, make test-vm runs it).
+	cniDir := filepath.Join(s.dir, "cni")
+	if err := os.Mkdir(cniDir, 0o755); err != nil {
+		return fmt.Errorf("stage cni: %w", err)
+	}
+	plugins, err := filepath.Glob(filepath.Join(bin, "cni", "*"))
+	if err != nil || len(plugins) == 0 {
+		return fmt.Errorf("stage cni plugins: none in %s (hack/cni-plugins.sh builds them)", filepath.Join(bin, "cni"))
+	}
+	for _, p := range plugins {
+		if err := copyFile(p, filepath.Join(cniDir, filepath.Base(p)), 0o755); err != nil {
+			return fmt.Errorf("stage cni plugin: %w", err)
+		}
+	}
+	// The docker CLI the engine suites drive, when the host has one (it
+	// is not one of Debian's packages, so the guest image cannot).
+	if docker, err := exec.LookPath("docker"); err == nil {
+		if err := os.Mkdir(filepath.Join(s.dir, "docker-cli"), 0o755); err != nil {
+			return fmt.Errorf("stage docker CLI: %w", err)
+		}
+		if err := copyFile(docker, filepath.Join(s.dir, "docker-cli", "docker"), 0o755); err != nil {
+			return fmt.Errorf("stage docker CLI: %w", err)
+		}
+	}
+	// The debootstrap image test/images builds: the guest has no mirror
+	// to build it from, so it gets the host's (built once, cached).
+	if s.minbase, err = images.MinbaseLayout(); err != nil {
+		return fmt.Errorf("debootstrap minbase image for the guest: %w", err)
 	}
 	deb, err := cache.Deb(ctx, "busybox-static")
 	if err != nil {
@@ -130,6 +164,7 @@ func (s *suite) Job() vm.Job {
 		Shares: []vm.Share{
 			{Tag: "berth.bin", HostPath: s.dir, GuestPath: guestBin, ReadOnly: true},
 			{Tag: "berth.src", HostPath: s.modRoot, GuestPath: guestSrc, ReadOnly: true},
+			{Tag: "berth.minbase", HostPath: s.minbase, GuestPath: guestMinbase, ReadOnly: true},
 		},
 	}
 }
@@ -141,16 +176,19 @@ func (s *suite) Job() vm.Job {
 // test/runtimetest), their summary lines marked "(--systemd-cgroup)": the
 // guest has systemd as PID 1, and the driver must be tested where it runs.
 //
-// The environment is the one the root suites document: BERTH_RUNTIME and
-// BERTH_TEST_PROBE name the binaries built on the host (the guest has no
-// Go toolchain); the fixture finds busybox-static's .deb in its cache's
+// The environment is the one the root suites document: BERTH_RUNTIME,
+// BERTH_TEST_PROBE, BERTH_BIN_DIR (berthd, berth, the shim and init),
+// BERTH_SHIM and BERTH_CNI_PATH name the binaries built on the host (the
+// guest has no Go toolchain), BERTH_TEST_MINBASE the host's debootstrap
+// image; the fixture finds busybox-static's .deb in its cache's
 // debs/ and fails rather than skips when a prerequisite is missing, and so
 // do the peers when containerd or podman is (the image has them, see
 // guestPackages).
 func suiteScript(pkgs []testPkg, verbose bool, timeout time.Duration, args []string, systemd bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `export BERTH_RUNTIME=%[1]s/berth-runtime BERTH_TEST_PROBE=%[1]s/probe
-export BERTH_TEST_CACHE=%[2]s BERTH_TEST_REQUIRE_FIXTURES=1 BERTH_TEST_REQUIRE_PEERS=1
+export BERTH_BIN_DIR=%[1]s BERTH_SHIM=%[1]s/berth-shim BERTH_CNI_PATH=%[1]s/cni PATH="$PATH:%[1]s/docker-cli"
+export BERTH_TEST_CACHE=%[2]s BERTH_TEST_REQUIRE_FIXTURES=1 BERTH_TEST_REQUIRE_PEERS=1 BERTH_TEST_MINBASE=%[3]s
 mkdir -p "$BERTH_TEST_CACHE/debs" && cp %[1]s/busybox-static_*.deb "$BERTH_TEST_CACHE/debs/" || exit 125
 rc=0
 t() { date +%%s%%N; }
@@ -169,7 +207,7 @@ pkg() {
 		rc=1
 	fi
 }
-`, guestBin, guestTestCache)
+`, guestBin, guestTestCache, guestMinbase)
 	flags := []string{"-test.timeout=" + timeout.String()}
 	if verbose {
 		flags = append(flags, "-test.v")

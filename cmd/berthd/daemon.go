@@ -38,6 +38,8 @@ type options struct {
 	debug              bool
 	pidfile, group     string
 	runtime, shim      string
+	execOpts           []string
+	cgroupParent       string
 	addRuntimes        []string
 	initPath           string
 	bridge, bip        string
@@ -54,6 +56,10 @@ func run(o options) error {
 		return errors.New("berthd must run as root (rootless mode is not there yet)")
 	}
 	driver, err := snapshotterName(o.storageDriver)
+	if err != nil {
+		return err
+	}
+	systemdCgroup, err := cgroupDriver(o.execOpts)
 	if err != nil {
 		return err
 	}
@@ -147,15 +153,17 @@ func run(o options) error {
 	// (endpoints of containers that are gone are released) before the
 	// API answers.
 	eng, err = engine.New(engine.Config{
-		DataRoot:   o.dataRoot,
-		ExecRoot:   o.execRoot,
-		Images:     store,
-		Runtime:    bins.runtime,
-		Runtimes:   bins.runtimes,
-		ShimBinary: bins.shim,
-		InitPath:   bins.init,
-		Network:    nets,
-		Events:     bus.Publish,
+		DataRoot:      o.dataRoot,
+		ExecRoot:      o.execRoot,
+		Images:        store,
+		Runtime:       bins.runtime,
+		Runtimes:      bins.runtimes,
+		ShimBinary:    bins.shim,
+		InitPath:      bins.init,
+		SystemdCgroup: systemdCgroup,
+		CgroupParent:  o.cgroupParent,
+		Network:       nets,
+		Events:        bus.Publish,
 		Log: func(format string, args ...any) {
 			log.Warn(fmt.Sprintf(format, args...))
 		},
@@ -176,6 +184,7 @@ func run(o options) error {
 		DataRoot: o.dataRoot, StorageDriver: driver,
 		Mirrors: o.mirrors, Insecure: o.insecure,
 		ID: id, Debug: o.debug || o.logLevel == "debug", Log: log,
+		SystemdCgroup: systemdCgroup,
 	})
 	srv := &http.Server{
 		Handler:           api,

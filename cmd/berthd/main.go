@@ -43,6 +43,8 @@ func main() {
 	f.StringVarP(&opts.group, "group", "G", "", `Group owning the API socket (default "berth" where it exists, else root)`)
 	f.StringVar(&opts.runtime, "runtime", "", "OCI runtime for containers: a path, or a name in PATH (default: berth-runtime beside berthd, else in PATH)")
 	f.StringArrayVar(&opts.addRuntimes, "add-runtime", nil, "Runtime a container may ask for with --runtime NAME, as name=path (repeatable; runc, crun and berth-runtime are known by name)")
+	f.StringArrayVar(&opts.execOpts, "exec-opt", nil, `Runtime execution option: native.cgroupdriver=cgroupfs|systemd (default: systemd where the host is cgroup v2 only with systemd as init)`)
+	f.StringVar(&opts.cgroupParent, "cgroup-parent", "", `Parent cgroup of containers (default "/berth"; a slice such as "system.slice" with the systemd driver)`)
 	f.StringVar(&opts.shim, "shim", "", "berth-shim binary (default: beside berthd, else in PATH)")
 	f.StringVar(&opts.initPath, "init-path", "", "Init bound into containers run with --init (default: berth-init, docker-init or tini-static beside berthd or in PATH)")
 	f.StringVar(&opts.bridge, "bridge", "berth0", "Host bridge of the default \"bridge\" network")

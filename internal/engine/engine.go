@@ -49,6 +49,14 @@ type Config struct {
 	// Events, when set, receives docker's container and volume events.
 	// It is called synchronously and must not block.
 	Events func(events.Message)
+	// SystemdCgroup is docker's native.cgroupdriver=systemd: containers'
+	// cgroups are systemd scopes ("slice:berth:id") that the runtime
+	// asks systemd for over D-Bus, rather than directories berth makes.
+	SystemdCgroup bool
+	// CgroupParent is the parent of containers' cgroups: a path under
+	// the cgroup root with cgroupfs (default /berth), a slice with
+	// systemd (default system.slice). A container's --cgroup-parent wins.
+	CgroupParent string
 	// Host describes the host to specconv; nil detects it.
 	Host *specconv.Host
 	// Log receives the engine's own diagnostics (a restart that failed, a
@@ -116,6 +124,17 @@ func New(cfg Config) (*Engine, error) {
 		if host, err = specconv.DetectHost(); err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
+	}
+	if cfg.SystemdCgroup || cfg.CgroupParent != "" {
+		h := *host
+		h.SystemdCgroup = cfg.SystemdCgroup
+		switch {
+		case cfg.CgroupParent != "":
+			h.CgroupParent = cfg.CgroupParent
+		case cfg.SystemdCgroup:
+			h.CgroupParent = "" // specconv's default slice
+		}
+		host = &h
 	}
 	e := &Engine{
 		cfg:     cfg,

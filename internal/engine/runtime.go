@@ -19,7 +19,7 @@ func (e *Engine) runtimeOf(c *ctr) (*runtimeclient.Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &runtimeclient.Runtime{Path: rt, Root: e.runtimeRoot()}, nil
+	return &runtimeclient.Runtime{Path: rt, Root: e.runtimeRoot(), SystemdCgroup: e.cfg.SystemdCgroup}, nil
 }
 
 // forceDeleteRuntime removes what the runtime may still hold of c (its

@@ -130,15 +130,16 @@ func (e *Engine) startLocked(ctx context.Context, c *ctr) (err error) {
 	}
 	lc := logConfig(c.rec.HostConfig.LogConfig)
 	t, err := shim.Spawn(ctx, shim.SpawnOptions{
-		Binary:      e.cfg.ShimBinary,
-		ID:          c.id,
-		Bundle:      c.run,
-		Runtime:     rt,
-		RuntimeRoot: e.runtimeRoot(),
-		Log:         c.logPath(),
-		LogConfig:   &lc,
-		Tty:         c.rec.Config.Tty,
-		Stdin:       c.rec.Config.OpenStdin,
+		Binary:        e.cfg.ShimBinary,
+		ID:            c.id,
+		Bundle:        c.run,
+		Runtime:       rt,
+		RuntimeRoot:   e.runtimeRoot(),
+		SystemdCgroup: e.cfg.SystemdCgroup,
+		Log:           c.logPath(),
+		LogConfig:     &lc,
+		Tty:           c.rec.Config.Tty,
+		Stdin:         c.rec.Config.OpenStdin,
 	})
 	if err != nil {
 		return err

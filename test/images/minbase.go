@@ -51,13 +51,33 @@ var minbaseMu sync.Mutex
 // It is built once per machine (a minute or two, as root, needing
 // debootstrap and the mirror) and then cached: its digests are stable on
 // this machine, not across machines. Cached and shared: do not modify.
+//
+// $BERTH_TEST_MINBASE names a layout built elsewhere instead: a test
+// guest (cmd/berth-vm) has neither debootstrap's mirror nor the time,
+// and gets the host's through a share.
 func Minbase(t testing.TB) string {
 	t.Helper()
+	dir, err := MinbaseLayout()
+	check(t, "debootstrap minbase image", err)
+	return dir
+}
+
+// MinbaseLayout is Minbase for callers outside tests: the layout's
+// directory, built and cached on first use.
+func MinbaseLayout() (string, error) {
+	if dir := os.Getenv("BERTH_TEST_MINBASE"); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+			return "", fmt.Errorf("BERTH_TEST_MINBASE: %w", err)
+		}
+		return dir, nil
+	}
 	minbaseMu.Lock()
 	defer minbaseMu.Unlock()
 	dir, err := buildMinbase()
-	check(t, "debootstrap minbase image", err)
-	return filepath.Join(dir, "layout")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "layout"), nil
 }
 
 func buildMinbase() (string, error) {

@@ -49,7 +49,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request, _ map[string]strin
 		NFd:                openFDs(),
 		NGoroutines:        runtime.NumGoroutine(),
 		SystemTime:         s.now().Format(time.RFC3339Nano),
-		CgroupDriver:       "cgroupfs",
+		CgroupDriver:       map[bool]string{false: "cgroupfs", true: "systemd"}[s.cfg.SystemdCgroup],
 		NEventsListener:    s.events.Listeners(),
 		KernelVersion:      kernelVersion(),
 		OperatingSystem:    osName,

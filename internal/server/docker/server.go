@@ -32,6 +32,9 @@ type Config struct {
 	ID    string
 	Debug bool
 	Log   *slog.Logger
+	// SystemdCgroup is the engine's cgroup driver (docker info's
+	// CgroupDriver "systemd", else "cgroupfs").
+	SystemdCgroup bool
 }
 
 // Server is the Engine API as an http.Handler.
