@@ -110,7 +110,7 @@ func startStandby(binary string, env []string) (*standby, error) {
 	child := os.NewFile(uintptr(fds[1]), "standby-shim")
 	defer child.Close()
 	cmd := exec.Command(binary, "--standby", "--ready-fd", "3")
-	cmd.Env = env
+	cmd.Env = shimEnv(env)
 	cmd.Dir = "/"
 	cmd.ExtraFiles = []*os.File{child}
 	pidfd := -1
