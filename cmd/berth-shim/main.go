@@ -25,6 +25,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
+	"strings"
 
 	"github.com/berth-project/berth/internal/linux/userns"
 	"github.com/berth-project/berth/internal/logs"
@@ -44,7 +46,8 @@ func main() {
 	debug.SetGCPercent(50)
 	debug.SetMemoryLimit(8 << 20)
 
-	cfg, execRuntime, standby, err := parseArgs(os.Args[1:])
+	args := os.Args[1:]
+	cfg, execRuntime, standby, resumeFD, err := parseArgs(args)
 	if err != nil {
 		os.Exit(2)
 	}
@@ -56,15 +59,15 @@ func main() {
 			os.Exit(2)
 		}
 		warm()
-		args, err := shim.AwaitArgs(cfg.ReadyFD)
+		args, err = shim.AwaitArgs(cfg.ReadyFD)
 		if errors.Is(err, io.EOF) {
 			os.Exit(0) // the spawner went away: nothing to serve
 		}
 		fd := cfg.ReadyFD
 		if err == nil {
-			cfg, execRuntime, standby, err = parseArgs(args)
-			if err == nil && standby {
-				err = errors.New("--standby given twice")
+			cfg, execRuntime, standby, resumeFD, err = parseArgs(args)
+			if err == nil && (standby || resumeFD >= 0) {
+				err = errors.New("--standby or --resume-fd given to a standby")
 			}
 		}
 		if err != nil {
@@ -76,6 +79,15 @@ func main() {
 	if !execRuntime {
 		cfg.InProcess = inProcess(cfg.Runtime)
 	}
+	cfg.Args = withoutFlags(args, "ready-fd", "resume-fd")
+	if resumeFD >= 0 {
+		// The shim's next image, after it shed (internal/shim/shed.go).
+		if err := shim.Resume(cfg, resumeFD); err != nil {
+			fmt.Fprintf(os.Stderr, "berth-shim: %s: %v\n", cfg.ID, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := shim.Serve(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "berth-shim: %s: %v\n", cfg.ID, err)
 		os.Exit(1)
@@ -83,7 +95,7 @@ func main() {
 }
 
 // parseArgs parses the shim's command line.
-func parseArgs(args []string) (cfg shim.Config, execRuntime, standby bool, err error) {
+func parseArgs(args []string) (cfg shim.Config, execRuntime, standby bool, resumeFD int, err error) {
 	fs := flag.NewFlagSet("berth-shim", flag.ContinueOnError)
 	fs.StringVar(&cfg.ID, "id", "", "container id")
 	fs.StringVar(&cfg.Bundle, "bundle", "", "bundle and state directory")
@@ -98,12 +110,39 @@ func parseArgs(args []string) (cfg shim.Config, execRuntime, standby bool, err e
 	fs.IntVar(&cfg.ReadyFD, "ready-fd", -1, "descriptor to report readiness on")
 	fs.BoolVar(&execRuntime, "exec-runtime", false, "execute the runtime for every step, even berth-runtime")
 	fs.BoolVar(&standby, "standby", false, "wait for the container's command line on the ready descriptor")
+	fs.IntVar(&resumeFD, "resume-fd", -1, "take over a running container from the state on this descriptor (a shim that shed)")
 	if err := fs.Parse(args); err != nil {
-		return cfg, false, false, err
+		return cfg, false, false, -1, err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "berth-shim: unexpected arguments %q\n", fs.Args())
-		return cfg, false, false, errors.New("unexpected arguments")
+		return cfg, false, false, -1, errors.New("unexpected arguments")
 	}
-	return cfg, execRuntime, standby, nil
+	return cfg, execRuntime, standby, resumeFD, nil
+}
+
+// withoutFlags returns args without the integer flags named (as -name N,
+// --name N, -name=N or --name=N).
+func withoutFlags(args []string, names ...string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		if name == a {
+			out = append(out, a)
+			continue
+		}
+		name, _, hasValue := strings.Cut(name, "=")
+		if !slices.Contains(names, name) {
+			out = append(out, a)
+			continue
+		}
+		if !hasValue {
+			i++ // its value
+		}
+	}
+	return out
 }

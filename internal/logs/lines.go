@@ -94,3 +94,20 @@ func (l *LineWriter) Flush() error {
 	l.first = time.Time{}
 	return err
 }
+
+// Pending returns the start of an unterminated line not logged yet, and
+// when its first piece was read (zero when none was). A shim that
+// re-executes itself hands them to its next image (Resume).
+func (l *LineWriter) Pending() (line []byte, first time.Time) {
+	return append([]byte(nil), l.buf...), l.first
+}
+
+// Resume gives l the pending line another LineWriter of the same stream
+// returned, as if l had read it itself. Beyond MaxLine, it is cut.
+func (l *LineWriter) Resume(line []byte, first time.Time) {
+	if len(line) > MaxLine {
+		line = line[:MaxLine]
+	}
+	l.buf = append(l.buf[:0], line...)
+	l.first = first
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -232,23 +231,12 @@ func (s *server) startInit() error {
 	if err := s.rt.Start(ctx, s.cfg.ID); err != nil {
 		return err
 	}
-	// Creating the container (in process, the runtime's work: the spec
-	// decoded, the state encoded) left the heap larger than an idle shim
-	// needs; once the container has settled, the runtime's handle on it
-	// goes (a later step decodes the state again) and the pages go back,
-	// off its way: a container that ends sooner never pays for either.
-	time.AfterFunc(settleDelay, func() {
-		if f, ok := s.rt.(forgetter); ok {
-			f.Forget(s.cfg.ID)
-		}
-		debug.FreeOSMemory()
-	})
+	// Creating the container left the shim larger than an idle one
+	// needs: once the container has settled, it sheds that (shed.go),
+	// off the container's way; a container that ends sooner never pays.
+	time.AfterFunc(shedDelays[0], s.settle)
 	return nil
 }
-
-// settleDelay is how long after its start a container's shim returns the
-// memory its creation used.
-const settleDelay = time.Second
 
 func (s *server) startExec(p *process) error {
 	ctx, cancel := context.WithTimeout(context.Background(), createTimeout)
@@ -272,7 +260,7 @@ func (s *server) startExec(p *process) error {
 	p.pid = pid
 	s.mu.Unlock()
 	ch := s.reaper.watch(pid, since)
-	p.io.pump(nil, func(err error) { s.logf("exec %s output: %v", p.id, err) })
+	p.io.pump(nil, func(err error) { s.logf("exec %s output: %v", p.id, err) }, nil)
 	go p.waitExit(ch)
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -50,6 +51,10 @@ type Config struct {
 	// the binary for every step. cmd/berth-shim sets it when Runtime is
 	// berth-runtime.
 	InProcess func(cli *runtimeclient.Runtime, warn func(string)) Runtime
+	// Args is the command line that gives this Config (without
+	// --ready-fd): a shim re-executes itself with it (shed.go). Empty:
+	// the shim never does.
+	Args []string
 }
 
 // readyMsg is the line written on the ready descriptor.
@@ -108,6 +113,18 @@ type server struct {
 	paused    bool
 	deleting  bool
 	deleted   bool
+
+	// conns counts connections accepted and not yet answered, but for
+	// those waiting for the init's exit, which are in waits: a shim sheds
+	// (shed.go) only when nothing but those is in progress. acceptDone
+	// closes when the accept loop returns; quiescing makes it return at
+	// the listener's deadline. resumed is set in a shim that has shed.
+	conns      int
+	waits      map[*os.File]struct{}
+	acceptDone chan struct{}
+	quiescing  atomic.Bool
+	resumed    bool
+	sheds      int // attempts so far
 }
 
 // Serve runs the shim: it detaches, creates the container and serves its
@@ -164,26 +181,11 @@ func start(cfg Config) (*server, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("become a subreaper: %w", os.NewSyscallError("prctl", err))
 	}
-	// Signals to the shim are not the container's: the engine sends those
-	// through the socket. A terminal's or a session's signals must not
-	// end the shim either. They are caught into a channel nobody reads
-	// (the signal package drops what does not fit) rather than ignored:
-	// an ignored signal stays ignored across execve, in the runtime and
-	// so in the container's processes, while a caught one is reset to its
-	// default in every child Go starts.
-	// This also undoes a SIGHUP or SIGINT the shim was started with
-	// ignored (by a careless engine, or nohup): the Go runtime keeps those
-	// two ignored, and installs its own handler, reset in children, for
-	// every other signal inherited as ignored.
-	signal.Notify(make(chan os.Signal, 1), unix.SIGINT, unix.SIGHUP, unix.SIGTERM, unix.SIGQUIT, unix.SIGPIPE)
+	catchSignals()
 
-	s := &server{cfg: cfg, done: make(chan struct{}), execs: map[string]*process{}}
+	s := newServer(cfg)
 	s.reaper = newReaper()
-	cli := &runtimeclient.Runtime{Path: cfg.Runtime, Root: cfg.RuntimeRoot, SystemdCgroup: cfg.SystemdCgroup, Starter: s.reaper}
-	s.rt = cli
-	if cfg.InProcess != nil {
-		s.rt = heldRuntime{rt: cfg.InProcess(cli, func(msg string) { s.logf("runtime: %s", msg) }), reaper: s.reaper}
-	}
+	s.rt = s.runtimeFor(cfg)
 	if cfg.Log != "" {
 		w, err := logs.OpenWriter(cfg.Log, cfg.LogConfig)
 		if err != nil {
@@ -215,8 +217,33 @@ func start(cfg Config) (*server, error) {
 	if err := writeFileAtomic(filepath.Join(cfg.Bundle, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		s.logf("%v", err)
 	}
-	go s.acceptLoop()
+	s.startAccepting()
 	return s, nil
+}
+
+func newServer(cfg Config) *server {
+	return &server{cfg: cfg, done: make(chan struct{}), execs: map[string]*process{}, waits: map[*os.File]struct{}{}}
+}
+
+// startAccepting starts the accept loop.
+func (s *server) startAccepting() {
+	s.acceptDone = make(chan struct{})
+	go s.acceptLoop(s.acceptDone)
+}
+
+// catchSignals keeps signals from ending the shim. Signals to the shim
+// are not the container's: the engine sends those through the socket. A
+// terminal's or a session's signals must not end the shim either. They are caught into a channel nobody reads
+// (the signal package drops what does not fit) rather than ignored:
+// an ignored signal stays ignored across execve, in the runtime and
+// so in the container's processes, while a caught one is reset to its
+// default in every child Go starts.
+// This also undoes a SIGHUP or SIGINT the shim was started with
+// ignored (by a careless engine, or nohup): the Go runtime keeps those
+// two ignored, and installs its own handler, reset in children, for
+// every other signal inherited as ignored.
+func catchSignals() {
+	signal.Notify(make(chan os.Signal, 1), unix.SIGINT, unix.SIGHUP, unix.SIGTERM, unix.SIGQUIT, unix.SIGPIPE)
 }
 
 // detach makes the shim independent of whoever started it: a session and
@@ -287,7 +314,7 @@ func (s *server) createInit() error {
 		s.logf("no OOM accounting: %v", err)
 	}
 	ch := s.reaper.watch(pid, since)
-	p.io.pump(s.log, func(err error) { s.logf("container output: %v", err) })
+	p.io.pump(s.log, func(err error) { s.logf("container output: %v", err) }, nil)
 	go p.waitExit(ch)
 	return nil
 }
@@ -403,16 +430,27 @@ func (c *consoleSocket) close() {
 	os.RemoveAll(c.dir)
 }
 
-// acceptLoop serves connections until the listener is closed.
-func (s *server) acceptLoop() {
+// acceptLoop serves connections until the listener is closed, or its
+// deadline passes while the shim quiesces (shed.go); then it closes done.
+func (s *server) acceptLoop(done chan struct{}) {
+	defer close(done)
 	for {
 		conn, err := accept(s.listener)
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if s.quiescing.Load() {
+					return
+				}
+				continue // a deadline of a quiescence given up
+			}
 			if !errors.Is(err, os.ErrClosed) {
 				s.logf("accept: %v", err)
 			}
 			return
 		}
+		s.mu.Lock()
+		s.conns++
+		s.mu.Unlock()
 		go s.serveConn(conn)
 	}
 }
@@ -438,6 +476,11 @@ func (s *server) shutdown() {
 
 // serveConn reads one request and answers it.
 func (s *server) serveConn(conn *os.File) {
+	defer func() {
+		s.mu.Lock()
+		s.conns--
+		s.mu.Unlock()
+	}()
 	br := bufio.NewReaderSize(conn, 4096)
 	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var req request
@@ -450,6 +493,19 @@ func (s *server) serveConn(conn *os.File) {
 	if req.Op == opAttach {
 		s.attach(conn, br, &req)
 		return
+	}
+	if req.Op == opWait && req.Exec == "" {
+		// Waiting, maybe for the container's whole life: the shim may
+		// shed meanwhile, and hand the connection to its next image.
+		s.mu.Lock()
+		s.conns--
+		s.waits[conn] = struct{}{}
+		s.mu.Unlock()
+		<-s.init.exited
+		s.mu.Lock()
+		delete(s.waits, conn)
+		s.conns++
+		s.mu.Unlock()
 	}
 	resp, after := s.dispatch(&req)
 	writeJSONLine(conn, resp)

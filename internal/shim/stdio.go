@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +43,15 @@ type stdio struct {
 
 	master  *os.File   // the pty master with a tty
 	outputs []*os.File // what the pumps read: stdout and stderr, or the master
+
+	// lines cut each output into log messages (nil entries without a
+	// log); pumps counts the copy loops still to reach their output's end;
+	// stopped, pausing and onErr serve pause.
+	lines   []*logs.LineWriter
+	pumps   sync.WaitGroup
+	stopped chan int
+	pausing atomic.Bool
+	onErr   func(error)
 
 	mu       sync.Mutex
 	attaches map[*attachment]struct{}
@@ -119,27 +130,27 @@ func (s *stdio) closeChildEnds() {
 }
 
 // pump starts copying the outputs to the log (when log is set) and the
-// attached clients.
-func (s *stdio) pump(log *logs.Writer, onErr func(error)) {
-	var wg sync.WaitGroup
-	for i, f := range s.outputs {
-		stream := byte(streamStdout + i)
-		var lw *logs.LineWriter
+// attached clients. pending, when not nil, holds the unterminated line of
+// each output that a shim's previous image read (shed.go).
+func (s *stdio) pump(log *logs.Writer, onErr func(error), pending []pendingLine) {
+	s.lines = make([]*logs.LineWriter, len(s.outputs))
+	for i := range s.outputs {
 		if log != nil {
 			name := "stdout"
-			if stream == streamStderr {
+			if i == 1 {
 				name = "stderr"
 			}
-			lw = log.Stream(name)
+			s.lines[i] = log.Stream(name)
+			if i < len(pending) {
+				s.lines[i].Resume(pending[i].Line, pending[i].First)
+			}
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.copyOut(f, stream, lw, onErr)
-		}()
 	}
+	s.onErr = onErr
+	s.pumps.Add(len(s.outputs))
+	s.startPumps(nil)
 	go func() {
-		wg.Wait()
+		s.pumps.Wait()
 		s.mu.Lock()
 		s.ended = true
 		list := s.attachedLocked()
@@ -151,7 +162,70 @@ func (s *stdio) pump(log *logs.Writer, onErr func(error)) {
 	}()
 }
 
-func (s *stdio) copyOut(f *os.File, stream byte, lw *logs.LineWriter, onErr func(error)) {
+// startPumps starts a copy loop for every output, or for those outputs
+// whose index is in only. A loop that pause stopped reports on stopped;
+// one that reached the end of its output is done with s.pumps.
+func (s *stdio) startPumps(only []int) {
+	s.stopped = make(chan int, len(s.outputs))
+	for i, f := range s.outputs {
+		if only != nil && !slices.Contains(only, i) {
+			continue
+		}
+		go func() {
+			if s.copyOut(f, byte(streamStdout+i), s.lines[i], s.onErr) {
+				s.stopped <- i
+				return
+			}
+			s.stopped <- -1
+			s.pumps.Done()
+		}()
+	}
+}
+
+// pause stops the copy loops between two reads, leaving the outputs open
+// and nothing read unwritten, for a shim about to re-execute itself
+// (shed.go). It fails, and restarts what it stopped, when an output
+// cannot be cut short (it is not in the poller) or a loop reached its
+// output's end meanwhile.
+func (s *stdio) pause() error {
+	for _, f := range s.outputs {
+		// Clearing a deadline changes nothing, and fails where one
+		// cannot be set.
+		if err := f.SetReadDeadline(time.Time{}); err != nil {
+			return fmt.Errorf("pause output %s: %w", f.Name(), err)
+		}
+	}
+	s.pausing.Store(true)
+	for _, f := range s.outputs {
+		f.SetReadDeadline(time.Unix(1, 0))
+	}
+	var paused []int
+	for range s.outputs {
+		if i := <-s.stopped; i >= 0 {
+			paused = append(paused, i)
+		}
+	}
+	if len(paused) < len(s.outputs) {
+		s.unpause(paused)
+		return fmt.Errorf("%w: the output ended", errBusy)
+	}
+	return nil
+}
+
+// unpause restarts the copy loops pause stopped (those in paused).
+func (s *stdio) unpause(paused []int) {
+	for _, f := range s.outputs {
+		f.SetReadDeadline(time.Time{})
+	}
+	s.pausing.Store(false)
+	if len(paused) > 0 {
+		s.startPumps(paused)
+	}
+}
+
+// copyOut copies f to the log and the attached clients until the output
+// ends (false) or pause stops it (true).
+func (s *stdio) copyOut(f *os.File, stream byte, lw *logs.LineWriter, onErr func(error)) (paused bool) {
 	buf := make([]byte, frameChunk)
 	logFailed := false
 	for {
@@ -166,6 +240,12 @@ func (s *stdio) copyOut(f *os.File, stream byte, lw *logs.LineWriter, onErr func
 			s.broadcast(stream, buf[:n])
 		}
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if s.pausing.Load() {
+					return true
+				}
+				continue // a pause's deadline, already undone
+			}
 			// A pty master reads EIO once no slave is open: its end
 			// of file. Anything else ends the stream too.
 			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EIO) && !errors.Is(err, os.ErrClosed) {
@@ -177,6 +257,7 @@ func (s *stdio) copyOut(f *os.File, stream byte, lw *logs.LineWriter, onErr func
 	if lw != nil {
 		lw.Flush()
 	}
+	return false
 }
 
 func (s *stdio) attachedLocked() []*attachment {
