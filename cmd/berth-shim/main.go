@@ -7,9 +7,12 @@
 //	           [--systemd-cgroup] [--log PATH --log-max-size N --log-max-file N]
 //	           [--tty] [--stdin] [--ready-fd N] [--exec-runtime]
 //	berth-shim --standby --ready-fd N
+//	berth-shim --resume-fd N (the first form's flags but --ready-fd)
 //
 // A standby (started by shim.Spawn ahead of need) reads the command line of
-// its container, as a JSON array, from the ready descriptor.
+// its container, as a JSON array, from the ready descriptor. --resume-fd
+// is the shim's own: an idle shim re-executes itself with it, to shed the
+// memory creating its container left behind (internal/shim/shed.go).
 //
 // When the runtime is berth-runtime, the shim runs its lifecycle (create,
 // start, kill, pause, resume, delete) in its own process, as a library
@@ -37,10 +40,11 @@ func main() {
 	// The runtime's code, run in process, starts this binary as the
 	// holder of a user namespace for idmapped mounts.
 	userns.Hold()
-	// One shim per container: small rather than fast. An idle shim holds
-	// about 2 MiB of its own (heap, stacks, runtime) beside the binary's
-	// pages, which all shims share. One P: the shim has nothing to run in
-	// parallel, and each P brings caches of its own. A lower GOGC and a
+	// One shim per container: small rather than fast. An idle shim that
+	// shed holds about 1 MiB of its own (heap, stacks, runtime) beside
+	// the binary's pages, which all shims share. One P: the shim has
+	// nothing to run in parallel, and each P brings caches of its own
+	// (Spawn sets GOMAXPROCS=1 already, for package initialisation). A lower GOGC and a
 	// soft limit keep a burst of output from leaving a large heap behind.
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(50)
