@@ -45,6 +45,7 @@ type options struct {
 	bridge, bip        string
 	firewall           string
 	dns                []string
+	netPool            int
 }
 
 func run(o options) error {

@@ -50,6 +50,7 @@ func main() {
 	f.StringVar(&opts.bridge, "bridge", "berth0", "Host bridge of the default \"bridge\" network")
 	f.StringVar(&opts.bip, "bip", "", "Subnet of the default bridge, as its gateway address and prefix length (e.g. 172.17.0.1/16; default: the bridge's present address, else the first free docker pool)")
 	f.StringVar(&opts.firewall, "firewall-backend", "", `Host firewall for the networks' rules and published ports: "nftables" or "iptables" (default: nftables where nft works)`)
+	f.IntVar(&opts.netPool, "network-pool", 2, "Network namespaces each network in use keeps attached ahead of need, for containers without published ports or a fixed address (0: none)")
 	f.StringArrayVar(&opts.dns, "dns", nil, "DNS server (IP or IP:port) the embedded DNS of user-defined networks forwards other names to (repeatable; default: the host's resolv.conf's)")
 	cmd.Flags().BoolP("version", "v", false, "Print version information and quit")
 

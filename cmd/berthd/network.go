@@ -22,12 +22,16 @@ func openNetwork(ctx context.Context, o options, log *slog.Logger) (*network.Man
 		ExecRoot:      filepath.Join(o.execRoot, "network"),
 		DefaultBridge: o.bridge,
 		Firewall:      o.firewall,
+		Pool:          o.netPool,
 		Logf: func(format string, args ...any) {
 			log.Warn(fmt.Sprintf(format, args...))
 		},
 	}
 	if cfg.DefaultBridge == "" {
 		cfg.DefaultBridge = "berth0"
+	}
+	if o.netPool < 0 || o.netPool > 64 {
+		return nil, fmt.Errorf("invalid --network-pool %d: want 0 to 64", o.netPool)
 	}
 	switch o.firewall {
 	case "", "nftables", "iptables":

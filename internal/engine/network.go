@@ -42,6 +42,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-project/berth/internal/errdefs"
 	berthnet "github.com/berth-project/berth/internal/network"
@@ -287,6 +288,46 @@ func attachOptions(rec *record, name string, primary bool) berthnet.AttachOption
 		o.PublishAll = rec.HostConfig.PublishAllPorts
 	}
 	return o
+}
+
+// poolNetwork lets the container's runtime join a network namespace
+// attached to its primary network ahead of need (the network manager's
+// pool) instead of making one, when the container needs nothing such a
+// namespace lacks: startNetworking's Attach then finds the attachment
+// made. Nothing changes for a container the pool cannot serve (published
+// ports, a fixed address or MAC, a user namespace, an empty pool). The
+// returned undo drops the reservation of a start that fails before
+// startNetworking. Callers hold c.mu.
+func (e *Engine) poolNetwork(c *ctr, spec *specs.Spec) (undo func()) {
+	m := e.cfg.Network
+	none := func() {}
+	if m == nil || spec.Linux == nil || !attached(container.NetworkMode(c.rec.HostConfig.NetworkMode)) {
+		return none
+	}
+	net := -1
+	for i, ns := range spec.Linux.Namespaces {
+		switch ns.Type {
+		case specs.UserNamespace:
+			// The pool's namespaces belong to the host's user
+			// namespace, not to the container's.
+			return none
+		case specs.NetworkNamespace:
+			if ns.Path != "" {
+				return none
+			}
+			net = i
+		}
+	}
+	names := networksOf(c.rec)
+	if net < 0 || len(names) == 0 {
+		return none
+	}
+	path, ok := m.Take(names[0], c.id, attachOptions(c.rec, names[0], true))
+	if !ok {
+		return none
+	}
+	spec.Linux.Namespaces[net].Path = path
+	return func() { e.stopNetworking(c) }
 }
 
 // startNetworking gives a created container its network before its

@@ -113,6 +113,7 @@ func (e *Engine) startLocked(ctx context.Context, c *ctr) (err error) {
 	if err != nil {
 		return err
 	}
+	undo = append(undo, e.poolNetwork(c, spec))
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return err

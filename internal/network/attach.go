@@ -117,6 +117,19 @@ func (m *Manager) Attach(ctx context.Context, ref, containerID, netnsPath string
 		m.mu.Unlock()
 	}()
 
+	// A namespace from the pool, reserved by Take for this container
+	// and joined by its runtime: the attachment is made already.
+	m.mu.Lock()
+	pe := m.taken[key]
+	delete(m.taken, key)
+	m.mu.Unlock()
+	if pe != nil {
+		if ifName == "eth0" && pe.NetNSDev == dev && pe.NetNSIno == ino {
+			return m.adopt(r, pe, containerID, o)
+		}
+		m.releaseLater(r, pe)
+	}
+
 	if err := m.ensureRealized(ctx, r); err != nil {
 		return nil, err
 	}
@@ -141,20 +154,16 @@ func (m *Manager) Attach(ctx context.Context, ref, containerID, netnsPath string
 	e := &endpointRecord{
 		State: stateAdding, ContainerID: containerID, NetworkID: r.ID, EndpointID: newID(), IfName: ifName,
 		NetNS: netnsPath, NetNSDev: dev, NetNSIno: ino,
-		Name: o.Name, Aliases: slices.Clone(o.Aliases),
-		RequestIP4: o.IPv4, RequestIP6: o.IPv6,
 	}
-	if o.MAC != nil {
-		e.RequestMAC = o.MAC.String()
-	}
+	m.setOptions(r, e, o)
 	for _, h := range held {
 		e.Ports = append(e.Ports, h.m)
 	}
-	for _, d := range o.DNS {
-		e.Upstreams = append(e.Upstreams, netip.AddrPortFrom(d, 53))
-	}
-	if r.resolves() {
-		e.DNSNames = dnsNames(o.Name, o.Aliases, containerID, o.Hostname)
+	// An address asked for may be a pool entry's.
+	if o.IPv4.IsValid() || o.IPv6.IsValid() {
+		m.evict(ctx, r, func(pe *endpointRecord) bool {
+			return (o.IPv4.IsValid() && pe.IPv4.Addr() == o.IPv4) || (o.IPv6.IsValid() && pe.IPv6.Addr() == o.IPv6)
+		})
 	}
 	if err := m.writeEndpoint(e); err != nil {
 		releasePorts(held)
@@ -165,6 +174,13 @@ func (m *Manager) Attach(ctx context.Context, ref, containerID, netnsPath string
 	if err == nil {
 		var res *current.Result
 		res, err = m.cniAdd(ctx, list, e)
+		if err != nil && m.evict(ctx, r, nil) > 0 {
+			// The pool's entries may have held the last free
+			// addresses: undo the attempt and try once more.
+			if derr := m.cniDel(context.WithoutCancel(ctx), list, e); derr == nil {
+				res, err = m.cniAdd(ctx, list, e)
+			}
+		}
 		if err == nil {
 			err = fillResult(e, res)
 		}
@@ -193,6 +209,23 @@ func (m *Manager) Attach(ctx context.Context, ref, containerID, netnsPath string
 	}
 	ep := m.endpointOf(e)
 	return &ep, nil
+}
+
+// setOptions records what the container asked for on the network.
+func (m *Manager) setOptions(r *record, e *endpointRecord, o AttachOptions) {
+	e.Name, e.Aliases = o.Name, slices.Clone(o.Aliases)
+	e.RequestIP4, e.RequestIP6 = o.IPv4, o.IPv6
+	if o.MAC != nil {
+		e.RequestMAC = o.MAC.String()
+	}
+	e.Upstreams = nil
+	for _, d := range o.DNS {
+		e.Upstreams = append(e.Upstreams, netip.AddrPortFrom(d, 53))
+	}
+	e.DNSNames = nil
+	if r.resolves() {
+		e.DNSNames = dnsNames(o.Name, o.Aliases, e.ContainerID, o.Hostname)
+	}
 }
 
 // checkAttach refuses what docker refuses.
@@ -327,7 +360,7 @@ func runtimeConf(e *endpointRecord, netns string) *libcni.RuntimeConf {
 	if len(ips) > 0 {
 		caps["ips"] = ips
 	}
-	return &libcni.RuntimeConf{ContainerID: e.ContainerID, NetNS: netns, IfName: e.IfName, CapabilityArgs: caps}
+	return &libcni.RuntimeConf{ContainerID: cniID(e), NetNS: netns, IfName: e.IfName, CapabilityArgs: caps}
 }
 
 func (m *Manager) cniAdd(ctx context.Context, list *libcni.NetworkConfigList, e *endpointRecord) (*current.Result, error) {
@@ -408,12 +441,17 @@ func (m *Manager) Detach(ctx context.Context, ref, containerID string) error {
 	if err != nil {
 		return conflictf("container %s is not connected to network %s", containerID, r.Name)
 	}
-	return m.detach(ctx, r, e)
+	return m.detach(ctx, r, e, false)
 }
 
 // DetachAll disconnects the container from every network it is on: the
-// engine's step when the container stops or is removed.
+// engine's step when the container stops or is removed. An endpoint from
+// the pool is gone from the container when DetachAll returns (its DNS
+// names, its record); its DEL runs in the background, on the pool
+// entry's own ID (see pool.go). A reservation Take made and Attach did
+// not adopt is dropped.
 func (m *Manager) DetachAll(ctx context.Context, containerID string) error {
+	m.untake(containerID)
 	m.mu.Lock()
 	eps, err := m.readEndpoints(containerID)
 	m.mu.Unlock()
@@ -425,13 +463,17 @@ func (m *Manager) DetachAll(ctx context.Context, containerID string) error {
 		m.mu.Lock()
 		r := m.networks[e.NetworkID]
 		m.mu.Unlock()
-		errs = append(errs, m.detach(ctx, r, e))
+		errs = append(errs, m.detach(ctx, r, e, true))
 	}
 	return errors.Join(errs...)
 }
 
-// detach undoes one endpoint; r is nil when its network is gone.
-func (m *Manager) detach(ctx context.Context, r *record, e *endpointRecord) error {
+// detach undoes one endpoint; r is nil when its network is gone. later
+// lets a pooled endpoint's DEL run in the background.
+func (m *Manager) detach(ctx context.Context, r *record, e *endpointRecord, later bool) error {
+	if e.Pooled {
+		return m.detachPooled(ctx, r, e, later)
+	}
 	e.State = stateRemoving
 	if err := m.writeEndpoint(e); err != nil {
 		return err
@@ -445,6 +487,50 @@ func (m *Manager) detach(ctx context.Context, r *record, e *endpointRecord) erro
 			return fmt.Errorf("detach container %s from network %s: %w", e.ContainerID, r.Name, err)
 		}
 	}
+	m.forgetEndpoint(e)
+	return m.removeEndpoint(e)
+}
+
+// detachPooled undoes an endpoint from the pool: the container loses it
+// at once, and the entry, back in the pool's records ("removing"), is
+// released (DEL, unmount) before detachPooled returns or, with later,
+// in the background. The pool's work counter is raised before the
+// endpoint record goes, so a Remove that sees no endpoint waits for
+// the release.
+func (m *Manager) detachPooled(ctx context.Context, r *record, e *endpointRecord, later bool) error {
+	pe := poolForm(e)
+	pe.State = stateRemoving
+	if err := m.writePoolRecord(pe); err != nil {
+		return err
+	}
+	var p *netPool
+	m.mu.Lock()
+	if later && r != nil && !m.closed {
+		p = m.poolLocked(r.ID)
+		p.work.Add(1)
+	}
+	m.mu.Unlock()
+	m.forgetEndpoint(e)
+	if err := m.removeEndpoint(e); err != nil {
+		if p != nil {
+			p.work.Done()
+		}
+		return err
+	}
+	if p == nil {
+		return m.releaseEntry(ctx, r, pe)
+	}
+	go func() {
+		defer p.work.Done()
+		if err := m.releaseEntry(m.bgContext(), r, pe); err != nil {
+			m.logf("%v", err)
+		}
+	}()
+	return nil
+}
+
+// forgetEndpoint drops the endpoint's DNS names and host ports.
+func (m *Manager) forgetEndpoint(e *endpointRecord) {
 	m.mu.Lock()
 	m.dns.Remove(e.ContainerID, e.NetworkID)
 	var keep []reservation
@@ -461,7 +547,6 @@ func (m *Manager) detach(ctx context.Context, r *record, e *endpointRecord) erro
 		m.ports[e.ContainerID] = keep
 	}
 	m.mu.Unlock()
-	return m.removeEndpoint(e)
 }
 
 // Endpoints are the container's attachments, by network name.

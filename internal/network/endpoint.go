@@ -41,6 +41,13 @@ type endpointRecord struct {
 	NetNS    string `json:"netns"`
 	NetNSDev uint64 `json:"netnsDev"`
 	NetNSIno uint64 `json:"netnsIno"`
+	// Pooled: NetNS is a namespace berth made ahead of need and
+	// bind-mounted under <exec-root>/network/netns (a pool entry's, see
+	// pool.go): DEL enters it, then it is unmounted. CNIID is then the
+	// container ID CNI knows the attachment by, the entry's own, in a
+	// container's record (empty in the pool's, whose ContainerID it is).
+	Pooled bool   `json:"pooled,omitempty"`
+	CNIID  string `json:"cniID,omitempty"`
 
 	Name      string           `json:"name,omitempty"`
 	Aliases   []string         `json:"aliases,omitempty"`

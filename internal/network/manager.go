@@ -51,6 +51,10 @@ type Config struct {
 	// DNSPort is the embedded DNS server's port on each gateway; 53 when
 	// zero.
 	DNSPort uint16
+	// Pool is how many network namespaces each network in use keeps
+	// attached ahead of need, for containers that need nothing they lack
+	// (Take); 0 keeps none.
+	Pool int
 	// Logf reports what the manager cannot return (a stray it could not
 	// remove during Reconcile); discarded when nil.
 	Logf func(format string, args ...any)
@@ -82,6 +86,14 @@ type Manager struct {
 	// the networks whose host side this manager made.
 	realizeMu sync.Mutex
 	realized  map[string]bool
+
+	// pools are the networks' namespaces attached ahead of need, by
+	// network ID; taken holds the entries Take reserved, by
+	// "<container>/<network>", until Attach adopts them. closed: Close
+	// began, no entry is made any more. Under mu.
+	pools  map[string]*netPool
+	taken  map[string]*endpointRecord
+	closed bool
 }
 
 // DefaultPluginDirs are where berthd looks for the CNI plugins: bin/cni
@@ -152,13 +164,15 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		attaching: map[string]bool{},
 		ports:     map[string][]reservation{},
 		realized:  map[string]bool{},
+		pools:     map[string]*netPool{},
+		taken:     map[string]*endpointRecord{},
 	}
 	if m.logf == nil {
 		m.logf = func(string, ...any) {}
 	}
-	m.cni = libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, m.cacheDir(), nil)
+	m.cni = libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, m.cacheDir(), newPluginExec())
 	m.dns = dns.NewServer(dns.Config{Upstreams: m.upstreams, Logf: m.logf})
-	for _, d := range []string{m.cacheDir(), m.ipamDir(), m.endpointDir()} {
+	for _, d := range []string{m.cacheDir(), m.ipamDir(), m.endpointDir(), m.poolDir(), m.netnsDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
@@ -187,10 +201,14 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-// Close stops the DNS server and releases the host ports held for the
-// containers. The networks, their bridges and the containers' endpoints
-// stay: a berthd that starts again takes them over.
+// Close releases the pool's entries (see pool.go), stops the DNS server
+// and releases the host ports held for the containers. The networks,
+// their bridges and the containers' endpoints stay: a berthd that starts
+// again takes them over.
 func (m *Manager) Close() error {
+	if err := m.closePools(); err != nil {
+		m.logf("network pool: %v", err)
+	}
 	m.dns.Close()
 	m.mu.Lock()
 	defer m.mu.Unlock()

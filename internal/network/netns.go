@@ -69,3 +69,49 @@ func LoopbackUp(path string) error {
 		return nil
 	})
 }
+
+// makeNetNS makes a new network namespace and keeps it alive by a bind
+// mount of it at path (a new file), as `ip netns add` does: the
+// namespace outlives berthd until removeNetNS. It is made at background
+// priority: pool entries are.
+func makeNetNS(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o400)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		// The thread is never given back to the Go scheduler: it ends
+		// with the goroutine, and with it its namespace and priority.
+		runtime.LockOSThread()
+		lowerThreadPriority()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- os.NewSyscallError("unshare CLONE_NEWNET", err)
+			return
+		}
+		err := unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, "")
+		if err != nil {
+			err = &os.PathError{Op: "bind-mount a network namespace at", Path: path, Err: err}
+		}
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		os.Remove(path)
+		return err
+	}
+	return nil
+}
+
+// removeNetNS undoes makeNetNS: the namespace goes with its last user
+// (and its interfaces with it). A path that is not mounted any more is
+// only removed.
+func removeNetNS(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+		return &os.PathError{Op: "unmount", Path: path, Err: err}
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}

@@ -14,8 +14,9 @@ import (
 
 // Reconcile removes what belongs to containers that no longer exist: the
 // endpoints of containers live does not know, endpoints a crash left half
-// made or half removed, CNI cache entries without an endpoint, and
-// address leases without an attached endpoint. DEL runs for each (it
+// made or half removed, the pool's entries (pool.go) and namespaces, CNI
+// cache entries without an endpoint, and address leases without an
+// attached endpoint. DEL runs for each (it
 // releases the address, the veth if its namespace is still there, and
 // the published ports' rules), so a berthd killed with -9 in the middle
 // of an attach leaves nothing behind once it has started again.
@@ -28,13 +29,19 @@ func (m *Manager) Reconcile(ctx context.Context, live func(containerID string) b
 		return err
 	}
 	var errs []error
-	keep := map[string]bool{} // "<network>/<container>/<ifname>" of the kept endpoints
+	keep := map[string]bool{}    // "<network>/<CNI container ID>/<ifname>" of the kept endpoints
+	keptNS := map[string]bool{}  // the pooled namespaces of kept endpoints
+	adopted := map[string]bool{} // pool entries containers took
 	for _, e := range eps {
 		m.mu.Lock()
 		r := m.networks[e.NetworkID]
 		m.mu.Unlock()
 		if e.State == stateAttached && live(e.ContainerID) && r != nil {
-			keep[e.NetworkID+"/"+e.ContainerID+"/"+e.IfName] = true
+			keep[e.NetworkID+"/"+cniID(e)+"/"+e.IfName] = true
+			if e.Pooled {
+				keptNS[e.NetNS] = true
+				adopted[e.CNIID] = true
+			}
 			// Its network's host side is made again if a manager
 			// before this one made it (the default bridge's is made
 			// on demand): idempotent, and the container needs it.
@@ -45,12 +52,45 @@ func (m *Manager) Reconcile(ctx context.Context, live func(containerID string) b
 		}
 		if r == nil {
 			// Its network is gone: DEL from the cached configuration
-			// below, then drop the record.
+			// below, then drop the record (and a pooled namespace,
+			// with the unused ones below).
 			m.removeEndpoint(e)
 			continue
 		}
-		if err := m.detach(ctx, r, e); err != nil {
+		if e.Pooled {
+			adopted[e.CNIID] = true
+		}
+		if err := m.detach(ctx, r, e, false); err != nil {
 			errs = append(errs, err)
+		}
+	}
+
+	// The pool's entries: none outlives a berthd. An entry a container
+	// adopted (its endpoint record names it) was handled above.
+	pool, err := m.readPoolRecords()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, pe := range pool {
+		if adopted[pe.ContainerID] {
+			os.Remove(m.poolPath(pe.ContainerID))
+			continue
+		}
+		m.mu.Lock()
+		r := m.networks[pe.NetworkID]
+		m.mu.Unlock()
+		if err := m.releaseEntry(ctx, r, pe); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Namespaces berth made that no kept endpoint uses: a crash between
+	// the making of one and its record, or a release that failed.
+	if des, err := os.ReadDir(m.netnsDir()); err == nil {
+		for _, de := range des {
+			path := filepath.Join(m.netnsDir(), de.Name())
+			if !keptNS[path] {
+				errs = append(errs, removeNetNS(path))
+			}
 		}
 	}
 

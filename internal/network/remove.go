@@ -33,6 +33,9 @@ func (m *Manager) Remove(ctx context.Context, ref string) error {
 	}
 	delete(m.networks, r.ID)
 	m.mu.Unlock()
+	if err := m.stopPool(ctx, r); err != nil {
+		m.logf("remove network %s: pool: %v", r.Name, err)
+	}
 	if err := m.unrealize(ctx, r); err != nil {
 		m.mu.Lock()
 		m.networks[r.ID] = r
