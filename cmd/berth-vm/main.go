@@ -215,9 +215,10 @@ func boot(ctx context.Context, o options, cache *vm.Cache, job vm.Job, first str
 // run with --network none. debootstrap does not resolve virtual packages,
 // so podman's container-network-stack is named: netavark, the smaller of
 // its two providers. docker-registry is the local registry the image and
-// engine suites push to and pull from (test/registry); nftables the
-// firewall berthd's bridge networks program (internal/network).
-var guestPackages = []string{"containerd", "podman", "netavark", "docker-registry", "nftables"}
+// engine suites push to and pull from (test/registry); nftables and
+// iptables the two firewalls berthd's bridge networks program
+// (internal/network).
+var guestPackages = []string{"containerd", "podman", "netavark", "docker-registry", "nftables", "iptables"}
 
 func round(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
 

@@ -188,8 +188,11 @@ func (r *rig) shimPid() int {
 	return pid
 }
 
+// ctxT bounds a test's calls: against hangs, loose enough for a whole
+// test's steps in a guest under software emulation (make test-vm), ten
+// times slower than the host.
 func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
