@@ -31,7 +31,7 @@ func TestNetworkRunCyclesLeaveNothing(t *testing.T) {
 	bridge := n.bridge()
 	leases := filepath.Join(d.ExecRoot, "network", "ipam", n.ID)
 	state := func() (veths, leaseFiles, endpoints, cached int) {
-		veths = len(strings.Fields(run(t, nil, nil, "ip", "-o", "link", "show", "master", bridge).Stdout)) / 2
+		veths = vethsOn(t, bridge)
 		des, _ := os.ReadDir(leases)
 		for _, de := range des {
 			if _, err := netip.ParseAddr(de.Name()); err == nil {
