@@ -605,8 +605,22 @@ func TestShimIdleRSS(t *testing.T) {
 		}
 	}
 	t.Logf("idle shim RSS: %d KiB", rssKiB)
-	if rollup, err := os.ReadFile("/proc/" + strconv.Itoa(r.shimPid()) + "/smaps_rollup"); err == nil {
-		t.Logf("smaps_rollup:\n%s", rollup)
+	rollup, err := os.ReadFile("/proc/" + strconv.Itoa(r.shimPid()) + "/smaps_rollup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("smaps_rollup:\n%s", rollup)
+	// The shim's own memory: anonymous pages (heap, stacks, the runtime's
+	// structures). Huge pages for the heap, where THP is "always", made
+	// it 4-8 MiB.
+	anonKiB := -1
+	for _, l := range strings.Split(string(rollup), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "Anonymous:" {
+			anonKiB, _ = strconv.Atoi(f[1])
+		}
+	}
+	if anonKiB < 0 || anonKiB > 3<<10 {
+		t.Errorf("idle shim anonymous memory %d KiB, want under 3 MiB", anonKiB)
 	}
 	if rssKiB <= 0 || rssKiB > 10<<10 {
 		t.Errorf("idle shim RSS %d KiB, want under 10 MiB", rssKiB)
