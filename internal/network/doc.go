@@ -13,8 +13,16 @@
 //
 // Container create: nothing here (check the network exists: m.Inspect).
 //
-// Container start, after the shim created the container (its init
-// exists; its namespace is /proc/<pid>/ns/net) and before Start:
+// Container start, before the spec is written: for the primary network,
+//
+//	path, ok := m.Take(netRef, id, network.AttachOptions{...})
+//
+// and with ok the spec's network namespace joins path instead of being
+// made (a namespace attached ahead of need: pool.go); Attach below then
+// finds the attachment made and only records it.
+//
+// After the shim created the container (its init exists; its namespace
+// is /proc/<pid>/ns/net) and before Start:
 //
 //	for each network of the container, in order:
 //	    ep, err := m.Attach(ctx, netRef, id, "/proc/<pid>/ns/net", network.AttachOptions{
@@ -51,6 +59,8 @@
 //	<exec-root>/network/cni-cache/      libcni's results cache: DEL works after a restart
 //	<exec-root>/network/ipam/<id>/      host-local's leases
 //	<exec-root>/network/endpoints/<container>/<network>.json   one attachment
+//	<exec-root>/network/pool/<entry>.json   a pool entry (pool.go), not a container's
+//	<exec-root>/network/netns/<entry>       its namespace, bind-mounted
 //
 // # Safety and invariants
 //
@@ -72,6 +82,11 @@
 //     ("removing") before DEL; Reconcile undoes what a crash interrupted.
 //     DEL enters a namespace path only while it still names the namespace
 //     ADD saw (a reused /proc/<pid> could name another's).
+//   - A pool entry serves one container and is destroyed after it, never
+//     handed to another; it is never listed nor named in DNS before a
+//     container takes it; network rm and Close drain a network's
+//     entries and Reconcile removes those a crash left. Its ADD and its
+//     DEL after the container run in the background at nice 19.
 //   - The embedded DNS server never forwards a name it owns, and forwards
 //     nothing for containers whose networks are all internal.
 //
