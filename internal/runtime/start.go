@@ -78,19 +78,37 @@ func (c *Container) releaseInit() (string, error) {
 		done <- result{data: data, err: err}
 	}()
 
+	// The watch ends when the init exits or when start is done: a poll
+	// left waiting for the init would hold an OS thread (and the pidfd)
+	// for the container's lifetime, in a shim that runs this in-process.
+	var wake [2]int
+	if err := unix.Pipe2(wake[:], unix.O_CLOEXEC); err != nil {
+		return "", fmt.Errorf("watch container init: %w", os.NewSyscallError("pipe2", err))
+	}
 	exited := make(chan struct{})
+	watching := make(chan struct{})
 	go func() {
-		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		defer close(watching)
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}, {Fd: int32(wake[0]), Events: unix.POLLIN}}
 		for {
 			n, err := unix.Poll(fds, -1)
 			if err == unix.EINTR {
 				continue
+			}
+			if fds[1].Revents != 0 {
+				return
 			}
 			if n > 0 || err != nil {
 				close(exited)
 				return
 			}
 		}
+	}()
+	defer func() {
+		unix.Write(wake[1], []byte{0})
+		<-watching // before the pidfd closes
+		unix.Close(wake[0])
+		unix.Close(wake[1])
 	}()
 
 	var r result
