@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,7 +31,12 @@ func TestCopyPreservesEverything(t *testing.T) {
 	noErr(t, os.Mkdir(p("dir"), 0o1777))
 	noErr(t, os.Chmod(p("dir"), 0o1777))
 	noErr(t, unix.Setxattr(p("dir"), "trusted.overlay.opaque", []byte("y"), 0))
-	noErr(t, unix.Setxattr(p("dir"), "user.note", []byte("hello"), 0))
+	if err := unix.Setxattr(p("dir"), "user.note", []byte("hello"), 0); errors.Is(err, unix.EOPNOTSUPP) {
+		// tmpfs holds user.* attributes from Linux 6.6 on only.
+		t.Logf("user.* xattrs unsupported here, not checked: %v", err)
+	} else {
+		noErr(t, err)
+	}
 	write(t, p("dir/inner"), "inner", 0o600)
 	noErr(t, os.Link(p("dir/inner"), p("outer-link")))
 	noErr(t, unix.Mknod(p("null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))

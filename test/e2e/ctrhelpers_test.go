@@ -58,7 +58,7 @@ func (d *daemon) restart(t *testing.T) {
 			logBuf.mu.Unlock()
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(startTimeout)
 	for {
 		if resp, err := d.request(t, "GET", "/_ping", nil); err == nil {
 			resp.Body.Close()
@@ -67,7 +67,7 @@ func (d *daemon) restart(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("restarted berthd did not answer /_ping within 10s")
+			t.Fatal("restarted berthd did not answer /_ping within " + startTimeout.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

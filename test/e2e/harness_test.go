@@ -111,6 +111,11 @@ type syncBuffer struct {
 	bytes.Buffer
 }
 
+// startTimeout bounds berthd's start: a second here, tens of seconds in
+// a guest under software emulation (make test-vm), where the binary is
+// read over 9p page by page.
+const startTimeout = 90 * time.Second
+
 // startDaemon runs berthd with its roots in a scratch directory and stops
 // it (SIGTERM, then a bounded wait) when the test ends.
 func startDaemon(t *testing.T, extra ...string) *daemon {
@@ -145,11 +150,15 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 			t.Logf("berthd log:\n%s", logBuf.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	began := time.Now()
+	deadline := began.Add(startTimeout)
 	for {
 		if resp, err := d.request(t, "GET", "/_ping", nil); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				if took := time.Since(began); took > 5*time.Second {
+					t.Logf("berthd took %s to answer", took.Round(time.Millisecond))
+				}
 				return d
 			}
 		}
@@ -161,7 +170,7 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("berthd did not answer /_ping within 10s")
+			t.Fatal("berthd did not answer /_ping within " + startTimeout.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
