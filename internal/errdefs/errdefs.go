@@ -18,6 +18,7 @@ var (
 	ErrUnavailable    = errors.New("unavailable")      // 500 (a registry or peer that cannot be reached)
 	ErrNotModified    = errors.New("not modified")     // 304 (start of a running container)
 	ErrNotImplemented = errors.New("not implemented")  // 501
+	ErrForbidden      = errors.New("forbidden")        // 403 (an operation on a predefined network)
 )
 
 // classified keeps an error's own message and adds its class.
@@ -49,4 +50,10 @@ func Invalidf(format string, args ...any) error {
 
 func Conflictf(format string, args ...any) error {
 	return Classify(ErrConflict, fmt.Errorf(format, args...))
+}
+
+// Forbiddenf is an operation refused whatever the request says: docker's
+// 403, for what berth defines itself (the predefined networks).
+func Forbiddenf(format string, args ...any) error {
+	return Classify(ErrForbidden, fmt.Errorf(format, args...))
 }

@@ -123,7 +123,7 @@ func (m *Manager) newRecord(req network.CreateRequest) (*record, error) {
 	}
 	switch req.Name {
 	case network.NetworkBridge, network.NetworkHost, network.NetworkNone, network.NetworkDefault:
-		return nil, conflictf("network with name %s already exists (it is pre-defined)", req.Name)
+		return nil, forbiddenf("operation is not permitted on predefined %s network ", req.Name)
 	}
 	switch req.Driver {
 	case "", driverBridge:

@@ -10,6 +10,9 @@ var (
 	notFoundf = errdefs.NotFoundf
 	invalidf  = errdefs.Invalidf
 	conflictf = errdefs.Conflictf
+	// forbiddenf is docker's 403: create, remove and the like of a
+	// predefined network (bridge, host, none).
+	forbiddenf = errdefs.Forbiddenf
 )
 
 // noSuchNetwork is docker's 404 for a network reference.

@@ -52,7 +52,7 @@ func (m *Manager) Remove(ctx context.Context, ref string) error {
 // Preconditions: m.mu held.
 func (m *Manager) checkRemove(r *record) error {
 	if r.Default || r.Driver == driverHost || r.Driver == driverNull {
-		return conflictf("%s is a pre-defined network and cannot be removed", r.Name)
+		return forbiddenf("%s is a pre-defined network and cannot be removed", r.Name)
 	}
 	eps, err := m.networkEndpoints(r.ID)
 	if err != nil {

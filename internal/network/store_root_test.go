@@ -225,7 +225,7 @@ func TestNetworkStore(t *testing.T) {
 
 	// rm: refused for predefined networks, unknown ones, used ones.
 	for _, ref := range []string{"bridge", "host", "none"} {
-		if err := m.Remove(ctx, ref); !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "pre-defined") {
+		if err := m.Remove(ctx, ref); !errors.Is(err, errdefs.ErrForbidden) || !strings.Contains(err.Error(), "pre-defined") {
 			t.Errorf("rm %s: %v", ref, err)
 		}
 	}

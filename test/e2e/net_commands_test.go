@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -70,7 +71,7 @@ func TestNetworkCommands(t *testing.T) {
 	}{
 		{[]string{"network", "create", "--subnet", "10.231.20.0/25", "overlap"}, "overlaps"},
 		{[]string{"network", "create", "alpha"}, "already exists"},
-		{[]string{"network", "create", "bridge"}, "already exists"},
+		{[]string{"network", "create", "bridge"}, "operation is not permitted on predefined bridge network"},
 		{[]string{"network", "create", "-d", "overlay", "ov"}, "not supported"},
 		{[]string{"network", "inspect", "nosuch"}, "nosuch"},
 		{[]string{"network", "rm", "nosuch"}, "not found"},
@@ -92,6 +93,26 @@ func TestNetworkCommands(t *testing.T) {
 	}
 	if r := d.berth(t, "run", "--rm", "--network", "alpha", "--ip", "10.231.20.300", ref, "true"); r.Code != 125 || !strings.Contains(r.Stderr, `"10.231.20.300" is not a valid IPv4 address for --ip`) {
 		t.Errorf("berth run --ip 10.231.20.300: %+v", r)
+	}
+	// Docker's status for what no request may do to a predefined network.
+	for _, c := range []struct{ method, path, body string }{
+		{"DELETE", "/networks/bridge", ""},
+		{"DELETE", "/networks/host", ""},
+		{"POST", "/networks/create", `{"Name":"none"}`},
+	} {
+		req, err := http.NewRequest(c.method, "http://berthd"+c.path, strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := d.client(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Errorf("%s %s: status %d, want 403", c.method, c.path, resp.StatusCode)
+		}
 	}
 	if names := strings.Fields(d.mustDocker(t, "network", "ls", "--format", "{{.Name}}")); len(names) != 4 {
 		t.Errorf("networks after the bad input: %v", names)

@@ -53,6 +53,8 @@ func statusOf(err error) int {
 		return http.StatusNotModified
 	case errors.Is(err, errdefs.ErrNotImplemented):
 		return http.StatusNotImplemented
+	case errors.Is(err, errdefs.ErrForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads the status.
 		return 499
