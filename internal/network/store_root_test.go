@@ -191,7 +191,7 @@ func TestNetworkStore(t *testing.T) {
 		msg   string
 	}{
 		{network.CreateRequest{Name: "bt-store"}, errdefs.ErrConflict, "already exists"},
-		{network.CreateRequest{Name: "bridge"}, errdefs.ErrConflict, "already exists"},
+		{network.CreateRequest{Name: "bridge"}, errdefs.ErrForbidden, "operation is not permitted on predefined bridge network"},
 		{network.CreateRequest{Name: "bt-ov", Driver: "overlay"}, errdefs.ErrInvalid, `"overlay" is not supported`},
 		{network.CreateRequest{Name: "bad name!"}, errdefs.ErrInvalid, "invalid network name"},
 		{network.CreateRequest{Name: "bt-clash", IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: netip.PrefixFrom(subnet.Addr(), 16)}}}}, errdefs.ErrConflict, "overlaps"},
