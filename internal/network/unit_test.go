@@ -206,7 +206,7 @@ func TestNewRecord(t *testing.T) {
 	}{
 		{network.CreateRequest{Name: ""}, "invalid network name"},
 		{network.CreateRequest{Name: "-x"}, "invalid network name"},
-		{network.CreateRequest{Name: "none"}, "already exists"},
+		{network.CreateRequest{Name: "none"}, "operation is not permitted on predefined none network"},
 		{network.CreateRequest{Name: "x", Driver: "macvlan"}, "not supported"},
 		{network.CreateRequest{Name: "x", Scope: "swarm"}, "scope"},
 		{network.CreateRequest{Name: "x", ConfigOnly: true}, "config-only"},
