@@ -62,7 +62,7 @@ test: deps build vet
 test-vm: build
 	./hack/deps.sh vm
 	./hack/cni-plugins.sh
-	$(GO) run ./cmd/berth-vm test --no-build --timeout 40m --test-timeout 20m --pkgs ./internal/linux/...,./internal/engine,./internal/shim,./internal/network/...,./internal/snapshot,./test/... $(VMFLAGS)
+	$(GO) run ./cmd/berth-vm test --no-build --timeout 75m --test-timeout 30m --pkgs ./internal/linux/...,./internal/engine,./internal/shim,./internal/network/...,./internal/snapshot,./test/... $(VMFLAGS)
 
 bench: build
 	./bench/runtime-lifecycle.sh
