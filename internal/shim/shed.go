@@ -48,7 +48,7 @@ var shedDelays = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second,
 // errBusy is a shim not quiet enough to shed now.
 var errBusy = errors.New("busy")
 
-// shedState is what a shim hands its next image, on a pipe: descriptors
+// shedState is what a shim hands its next image, in a memory file: descriptors
 // by number (they stay open across execve) and the state they need.
 type shedState struct {
 	Listener  int           `json:"listener"`
@@ -71,8 +71,8 @@ type pendingLine struct {
 	First time.Time `json:"first"`
 }
 
-// maxShedState bounds the state written to the pipe, which must take it
-// whole before the execve: two pending lines of logs.MaxLine, encoded.
+// maxShedState bounds the state handed over: two pending lines of
+// logs.MaxLine, encoded.
 const maxShedState = 60 << 10
 
 // settle runs once the container has settled (shedDelays): the shim sheds
@@ -203,17 +203,21 @@ func (s *server) reexec() error {
 	if len(data) > maxShedState {
 		return fmt.Errorf("%w: %d bytes of state", errBusy, len(data))
 	}
-	rd, wr, err := os.Pipe()
+	// A memory file, not a pipe: a pipe's capacity can be below the
+	// state's size (pipe-user-pages-soft), and a write nobody reads
+	// before the execve would hang the shim.
+	mfd, err := unix.MemfdCreate("berth-shim-state", unix.MFD_CLOEXEC)
 	if err != nil {
-		return err
+		return fmt.Errorf("state file: %w", os.NewSyscallError("memfd_create", err))
 	}
-	defer rd.Close()
-	_, err = wr.Write(data)
-	wr.Close()
-	if err != nil {
+	state := os.NewFile(uintptr(mfd), "berth-shim-state")
+	defer state.Close()
+	// At offset 0 without moving the file's offset: the next image
+	// reads it from the start.
+	if _, err := state.WriteAt(data, 0); err != nil {
 		return fmt.Errorf("write the state: %w", err)
 	}
-	stateFD := add(rd)
+	stateFD := add(state)
 	for _, f := range files {
 		if err := setInherit(f, true); err != nil {
 			for _, g := range files {
