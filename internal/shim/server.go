@@ -182,6 +182,15 @@ func start(cfg Config) (*server, error) {
 		return nil, fmt.Errorf("become a subreaper: %w", os.NewSyscallError("prctl", err))
 	}
 	catchSignals()
+	if cfg.InProcess == nil {
+		// cmd/berth-shim disables transparent huge pages for itself
+		// before anything runs; an executed runtime (runc, crun) and the
+		// container's processes it forks would inherit that, and only
+		// berth-runtime clears it for them.
+		if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 0, 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("transparent huge pages: %w", os.NewSyscallError("prctl", err))
+		}
+	}
 
 	s := newServer(cfg)
 	s.reaper = newReaper()

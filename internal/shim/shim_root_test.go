@@ -622,6 +622,16 @@ func TestShimIdleRSS(t *testing.T) {
 	if anonKiB < 0 || anonKiB > 3<<10 {
 		t.Errorf("idle shim anonymous memory %d KiB, want under 3 MiB", anonKiB)
 	}
+	// The shim keeps transparent huge pages off for itself only: the
+	// container's program has the host's policy.
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statusField(t, st.Pid, "THP_enabled"); got != "1" {
+		t.Errorf("the container's init has THP_enabled %q, want 1 (the shim's flag leaked into it)", got)
+	}
+	t.Logf("shim THP_enabled %s", statusField(t, r.shimPid(), "THP_enabled"))
 	if rssKiB <= 0 || rssKiB > 10<<10 {
 		t.Errorf("idle shim RSS %d KiB, want under 10 MiB", rssKiB)
 	}
@@ -714,4 +724,20 @@ func TestShimContainerSignalsDefault(t *testing.T) {
 	if logged != "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n" {
 		t.Errorf("the container's signal dispositions:\n%s", logged)
 	}
+}
+
+// statusField is a field of /proc/PID/status.
+func statusField(t *testing.T, pid int, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && k == name {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("/proc/%d/status has no %s", pid, name)
+	return ""
 }

@@ -305,8 +305,8 @@ func TestCtrUpdateAndInit(t *testing.T) {
 	})
 }
 
-// --runtime runc and crun: the peers installed here run berth's
-// containers too. They predate the time namespace, which berth-runtime's
+// --runtime berth-runtime, runc and crun: the peers installed here run
+// berth's containers too. They predate the time namespace, which berth-runtime's
 // containers get, so the engine leaves it out of their specs (a spec
 // naming it would fail every start).
 func TestCtrOtherRuntimes(t *testing.T) {
@@ -314,9 +314,9 @@ func TestCtrOtherRuntimes(t *testing.T) {
 	d := startDaemon(t)
 	d.removeAllContainers(t)
 	d.mustBerth(t, "pull", "-q", ref)
-	for _, rt := range []string{"runc", "crun"} {
+	for _, rt := range []string{"berth-runtime", "runc", "crun"} {
 		t.Run(rt, func(t *testing.T) {
-			if _, err := exec.LookPath(rt); err != nil {
+			if _, err := exec.LookPath(rt); err != nil && rt != "berth-runtime" { // berthd's own, beside it
 				t.Skipf("%s not installed", rt)
 			}
 			r := d.berth(t, "run", "--rm", "--network", "none", "--runtime", rt, ref, "sh", "-c", "echo hi")
@@ -338,6 +338,11 @@ func TestCtrOtherRuntimes(t *testing.T) {
 			}
 			if got := d.mustBerth(t, "exec", id, "echo", "in"); got != "in\n" {
 				t.Errorf("exec through %s: %q", rt, got)
+			}
+			// The shim keeps transparent huge pages off for itself; the
+			// container's processes have the host's policy.
+			if got := d.mustBerth(t, "exec", id, "sh", "-c", "grep THP_enabled /proc/1/status /proc/self/status"); strings.Count(got, "THP_enabled:\t1") != 2 {
+				t.Errorf("THP in the container of %s:\n%s", rt, got)
 			}
 			d.mustBerth(t, "rm", "-f", id)
 			if l := leftovers(t, d, id); len(l) > 0 {

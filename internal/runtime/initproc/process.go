@@ -139,8 +139,15 @@ func finalize(cfg *syncmsg.Config, proc *process) error {
 	if err := procattr.MemoryPolicy(cfg.Spec.Linux.MemoryPolicy); err != nil {
 		return step("memory policy", err)
 	}
-	// Before any seccomp filter, which may refuse rt_sigaction.
+	// Before any seccomp filter, which may refuse rt_sigaction or prctl.
 	resetSignals()
+	// The host's transparent huge page policy for the program: a
+	// berth-shim that runs the runtime in-process disables THP for its
+	// own memory (cmd/berth-shim/thp.go), and the flag is inherited by
+	// forks and kept across execve.
+	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 0, 0, 0, 0); err != nil {
+		return step("transparent huge pages", os.NewSyscallError("prctl", err))
+	}
 	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
 	// while the capabilities are still there, as runc does. The rest of the
 	// set-up then runs under the filter.
