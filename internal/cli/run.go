@@ -70,6 +70,12 @@ func (c *CLI) createContainer(cmd *cobra.Command, o *ctrOpts, args []string, qui
 		}
 		return "", err
 	}
+	if cfg.Tty {
+		// The terminal's size from the start, as the docker CLI sets it.
+		if cs := c.consoleSize(); cs.Height > 0 && cs.Width > 0 {
+			hc.ConsoleSize = [2]uint{cs.Height, cs.Width}
+		}
+	}
 	platform, err := parsePlatform(o.platform)
 	if err != nil {
 		return "", &StatusError{Status: 125, Message: err.Error()}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -179,6 +181,32 @@ func TestRunTTY(t *testing.T) {
 			t.Errorf("%s run -it: exit %d, want 7; terminal:\n%q", cl[0], code, tm.output())
 		}
 	}
+
+	// The size a client gives at create (HostConfig.ConsoleSize, which
+	// both CLIs send) is the terminal's from the start, before any
+	// resize: a program that asks at once sees it.
+	body := fmt.Sprintf(`{"Image":%q,"Tty":true,"Cmd":["stty","size"],"HostConfig":{"ConsoleSize":[25,90],"NetworkMode":"none"}}`, ref)
+	req, err := http.NewRequest("POST", "http://berthd/containers/create?name=sized", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := d.client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("create with a console size: status %d", resp.StatusCode)
+	}
+	d.mustBerth(t, "start", "sized")
+	if out := d.mustBerth(t, "wait", "sized"); out != "0\n" {
+		t.Errorf("stty size in a sized terminal: exit %q", out)
+	}
+	if out := d.mustBerth(t, "logs", "sized"); out != "25 90\r\n" {
+		t.Errorf("stty size in a terminal created 25x90: %q", out)
+	}
+	d.mustBerth(t, "rm", "sized")
 }
 
 // TestLiveRestore restarts berthd (SIGTERM, start) while a container
