@@ -180,7 +180,9 @@ func (s *suite) Job() vm.Job {
 // BERTH_TEST_PROBE, BERTH_BIN_DIR (berthd, berth, the shim and init),
 // BERTH_SHIM and BERTH_CNI_PATH name the binaries built on the host (the
 // guest has no Go toolchain), BERTH_TEST_MINBASE the host's debootstrap
-// image; the fixture finds busybox-static's .deb in its cache's
+// image, BERTH_TEST_SCALE a smaller crowd of concurrent containers than
+// the host's 100 (emulation is ten times slower, and systemd's job bound
+// is 30 s); the fixture finds busybox-static's .deb in its cache's
 // debs/ and fails rather than skips when a prerequisite is missing, and so
 // do the peers when containerd or podman is (the image has them, see
 // guestPackages).
@@ -189,6 +191,7 @@ func suiteScript(pkgs []testPkg, verbose bool, timeout time.Duration, args []str
 	fmt.Fprintf(&b, `export BERTH_RUNTIME=%[1]s/berth-runtime BERTH_TEST_PROBE=%[1]s/probe
 export BERTH_BIN_DIR=%[1]s BERTH_SHIM=%[1]s/berth-shim BERTH_CNI_PATH=%[1]s/cni PATH="$PATH:%[1]s/docker-cli"
 export BERTH_TEST_CACHE=%[2]s BERTH_TEST_REQUIRE_FIXTURES=1 BERTH_TEST_REQUIRE_PEERS=1 BERTH_TEST_MINBASE=%[3]s
+export BERTH_TEST_SCALE=25
 mkdir -p "$BERTH_TEST_CACHE/debs" && cp %[1]s/busybox-static_*.deb "$BERTH_TEST_CACHE/debs/" || exit 125
 rc=0
 t() { date +%%s%%N; }
