@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,4 +78,15 @@ func TestCgroupDriver(t *testing.T) {
 	if out, _ := exec.Command("systemctl", "is-active", unit).Output(); strings.TrimSpace(string(out)) == "active" {
 		t.Errorf("%s still active after rm", unit)
 	}
+}
+
+// defaultCgroupDriver is the driver berthd picks without --exec-opt, as
+// dockerd does: systemd where it is init on a cgroup2-only host.
+func defaultCgroupDriver() string {
+	var st unix.Statfs_t
+	if fi, err := os.Lstat("/run/systemd/system"); err == nil && fi.IsDir() &&
+		unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return "systemd"
+	}
+	return "cgroupfs"
 }

@@ -15,7 +15,7 @@ func TestDockerVersionAndInfo(t *testing.T) {
 	out := d.mustDocker(t, "version")
 	mustContain(t, "docker version", out, "Server: Berth", "Engine:", "API version:      1.57 (minimum version 1.44)", "OS/Arch:          linux/")
 	out = d.mustDocker(t, "info")
-	mustContain(t, "docker info", out, "Images: 0", "Storage Driver: ", "Cgroup Driver: cgroupfs",
+	mustContain(t, "docker info", out, "Images: 0", "Storage Driver: ", "Cgroup Driver: "+defaultCgroupDriver(),
 		"Docker Root Dir: "+d.DataRoot, "Operating System: ", "seccomp")
 	out = d.mustDocker(t, "info", "--format", "{{.NCPU}} {{.OSType}} {{.Images}}")
 	if f := strings.Fields(out); len(f) != 3 || f[0] == "0" || f[1] != "linux" || f[2] != "0" {
