@@ -150,10 +150,12 @@ func (tm *term) output() string {
 	return tm.out.String()
 }
 
-// expect waits until the terminal shows s.
+// expect waits until the terminal shows s: a second here, up to tens of
+// seconds for a run -it to show its prompt in make test-vm's emulated
+// guest on a busy host.
 func (tm *term) expect(s string) {
 	tm.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for !strings.Contains(tm.output(), s) {
 		if time.Now().After(deadline) {
 			tm.t.Fatalf("terminal did not show %q; it shows:\n%q", s, tm.output())
