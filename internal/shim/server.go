@@ -182,14 +182,8 @@ func start(cfg Config) (*server, error) {
 		return nil, fmt.Errorf("become a subreaper: %w", os.NewSyscallError("prctl", err))
 	}
 	catchSignals()
-	if cfg.InProcess == nil {
-		// cmd/berth-shim disables transparent huge pages for itself
-		// before anything runs; an executed runtime (runc, crun) and the
-		// container's processes it forks would inherit that, and only
-		// berth-runtime clears it for them.
-		if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 0, 0, 0, 0); err != nil {
-			return nil, fmt.Errorf("transparent huge pages: %w", os.NewSyscallError("prctl", err))
-		}
+	if err := hugePagesFor(cfg); err != nil {
+		return nil, err
 	}
 
 	s := newServer(cfg)
@@ -522,4 +516,19 @@ func (s *server) serveConn(conn *os.File) {
 	if after != nil {
 		after()
 	}
+}
+
+// hugePagesFor gives transparent huge pages back to a shim whose runtime
+// is executed (runc, crun): cmd/berth-shim disables them for itself
+// before anything runs, in every image (a shed's too), and the runtime
+// and the container's processes it forks, execs included, would inherit
+// that; only berth-runtime clears it for them.
+func hugePagesFor(cfg Config) error {
+	if cfg.InProcess != nil {
+		return nil
+	}
+	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("transparent huge pages: %w", os.NewSyscallError("prctl", err))
+	}
+	return nil
 }

@@ -307,6 +307,9 @@ func resume(cfg Config, fd int) (*server, error) {
 		return nil, fmt.Errorf("become a subreaper: %w", os.NewSyscallError("prctl", err))
 	}
 	catchSignals()
+	if err := hugePagesFor(cfg); err != nil {
+		return nil, err
+	}
 
 	s := newServer(cfg)
 	s.resumed = true
