@@ -41,6 +41,12 @@ func newPluginExec() *pluginExec {
 // back to the Go scheduler (it ends with its goroutine), so nothing else
 // of berthd runs at that priority.
 func (x *pluginExec) ExecPlugin(ctx context.Context, pluginPath string, stdinData []byte, environ []string) ([]byte, error) {
+	// One P: the plugins are short-lived Go programs (and the bridge
+	// plugin executes host-local with the same environment), and a P
+	// per CPU is start-up work and threads taken from the containers
+	// starting beside them (bench/engine-net.sh: bridge/none 1.55 ->
+	// 1.40 with the pool's background work at one P).
+	environ = append(environ[:len(environ):len(environ)], "GOMAXPROCS=1")
 	if ctx.Value(backgroundKey{}) == nil {
 		return x.DefaultExec.ExecPlugin(ctx, pluginPath, stdinData, environ)
 	}
