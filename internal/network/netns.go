@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -114,4 +116,66 @@ func removeNetNS(path string) error {
 		return err
 	}
 	return nil
+}
+
+// deleteLink deletes the calling thread's network namespace's interface
+// named name (RTM_DELLINK; a veth takes its peer with it). An interface
+// that is not there is not an error: a partial ADD may not have made it.
+func deleteLink(name string) error {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	err = unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr)
+	unix.Close(fd)
+	if err == unix.ENODEV {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("index of %s: %w", name, err)
+	}
+	index := int32(ifr.Uint32())
+	nl, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink socket: %w", err)
+	}
+	defer unix.Close(nl)
+	const hdr, info = unix.SizeofNlMsghdr, unix.SizeofIfInfomsg
+	msg := make([]byte, hdr+info)
+	*(*unix.NlMsghdr)(unsafe.Pointer(&msg[0])) = unix.NlMsghdr{
+		Len: uint32(len(msg)), Type: unix.RTM_DELLINK, Flags: unix.NLM_F_REQUEST | unix.NLM_F_ACK, Seq: 1,
+	}
+	*(*unix.IfInfomsg)(unsafe.Pointer(&msg[hdr])) = unix.IfInfomsg{Family: unix.AF_UNSPEC, Index: index}
+	if err := unix.Sendto(nl, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, _, err := unix.Recvfrom(nl, buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("delete %s: %w", name, err)
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return fmt.Errorf("delete %s: %w", name, err)
+		}
+		for _, m := range msgs {
+			if m.Header.Type != unix.NLMSG_ERROR || m.Header.Seq != 1 || len(m.Data) < 4 {
+				continue
+			}
+			switch errno := -*(*int32)(unsafe.Pointer(&m.Data[0])); errno {
+			case 0, int32(unix.ENODEV):
+				return nil
+			default:
+				return fmt.Errorf("delete %s: %w", name, unix.Errno(errno))
+			}
+		}
+	}
 }

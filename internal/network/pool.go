@@ -41,6 +41,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/containernetworking/cni/libcni"
 )
 
 // netPool is one network's entries. Under Manager.mu.
@@ -200,22 +202,18 @@ func (m *Manager) makeEntry(ctx context.Context, r *record) (*endpointRecord, er
 }
 
 // releaseEntry detaches a pool entry (in its pool form: ContainerID is
-// its own ID) and destroys its namespace: DEL enters the namespace while
-// its bind mount still names the one ADD saw, then the mount and the
-// record go. r is nil when the network is gone: Reconcile's sweep of
-// libcni's cache runs that DEL. On a DEL error the record and the
-// namespace stay for Reconcile.
+// its own ID) and destroys its namespace: its interface and address go
+// (releaseAddress) while its bind mount still names the namespace ADD
+// saw, then the mount and the record go. r is nil when the network is
+// gone: Reconcile's sweep of libcni's cache runs that DEL. On an error
+// the record and the namespace stay for Reconcile.
 func (m *Manager) releaseEntry(ctx context.Context, r *record, e *endpointRecord) error {
 	e.State = stateRemoving
 	if err := m.writePoolRecord(e); err != nil {
 		return err
 	}
 	if r != nil {
-		list, err := m.cniList(r, e)
-		if err == nil {
-			err = m.cniDel(ctx, list, e)
-		}
-		if err != nil {
+		if err := m.releaseAddress(ctx, r, e); err != nil {
 			return fmt.Errorf("release pool entry %s of network %s: %w", shortID(e.ContainerID), r.Name, err)
 		}
 	}
@@ -226,6 +224,38 @@ func (m *Manager) releaseEntry(ctx context.Context, r *record, e *endpointRecord
 		return err
 	}
 	return nil
+}
+
+// releaseAddress undoes the ADD of a pool entry whose namespace is to
+// be destroyed next. A pool entry's ADD ran the bridge plugin alone (no
+// published ports, no masquerade of its own: berth's firewall rules
+// are per network), and what a bridge DEL undoes is the veth, which
+// goes with the namespace, and the address, which host-local releases.
+// So host-local's DEL runs here, through libcni, with the configuration
+// the bridge plugin hands its IPAM plugin (its own, as the spec says),
+// and the veth is deleted in the namespace by berthd itself: one plugin
+// execution instead of two per container, on the background work every
+// `run` of a pooled container leaves (bench/engine-net.sh). The veth is
+// deleted, not left to the namespace's end, because a container that
+// joined it (--network container:) may still hold the namespace.
+func (m *Manager) releaseAddress(ctx context.Context, r *record, e *endpointRecord) error {
+	if ns := delNetNS(e); ns != "" {
+		if err := inNetNS(ns, func() error { return deleteLink(e.IfName) }); err != nil {
+			return err
+		}
+	}
+	list, err := m.cniList(r, e)
+	if err != nil {
+		return err
+	}
+	if len(list.Plugins) != 1 || list.Plugins[0].Network.Type != "bridge" || list.Plugins[0].Network.IPAM.Type == "" {
+		// Not the bridge-only list of a pool entry: the whole DEL.
+		return m.cniDel(ctx, list, e)
+	}
+	bridge := list.Plugins[0]
+	ipam := *bridge.Network
+	ipam.Name, ipam.CNIVersion, ipam.Type = list.Name, list.CNIVersion, bridge.Network.IPAM.Type
+	return m.cni.DelNetwork(ctx, &libcni.PluginConfig{Network: &ipam, Bytes: bridge.Bytes}, runtimeConf(e, ""))
 }
 
 // poolForm is a container's pooled endpoint as the pool entry it was.

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -129,6 +130,13 @@ func TestPoolTakeAttachRelease(t *testing.T) {
 		t.Fatalf("the container's endpoint record is not the pool entry's: %+v", eps)
 	}
 
+	// A container that joined the namespace (--network container:)
+	// holds it past the release: the veth must not stay in it.
+	held, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
 	if err := m.DetachAll(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +144,13 @@ func TestPoolTakeAttachRelease(t *testing.T) {
 		t.Fatalf("endpoint records left after DetachAll: %+v", eps)
 	}
 	waitPool(t, m, 2)
+	err = inNetNS(fmt.Sprintf("/proc/self/fd/%d", held.Fd()), func() error {
+		_, err := net.InterfaceByName("eth0")
+		return err
+	})
+	if err == nil {
+		t.Fatal("eth0 stayed in a released namespace that another process holds")
+	}
 	s := snapshot(t, m)
 	if want := (hostState{veths: before.veths + 2, leases: before.leases + 2, cache: before.cache + 2, fwNets: before.fwNets}); s != want {
 		t.Fatalf("with two ready entries: %+v, want %+v", s, want)
@@ -146,16 +161,16 @@ func TestPoolTakeAttachRelease(t *testing.T) {
 
 	// An address a container asks for that a ready entry holds.
 	m.mu.Lock()
-	held := m.pools[ins.ID].ready[0].IPv4.Addr()
+	taken := m.pools[ins.ID].ready[0].IPv4.Addr()
 	m.mu.Unlock()
 	ns := testNetNS(t)
 	fixed := "f" + randHex(63)
-	ep, err = m.Attach(ctx, "bt-pool", fixed, ns, AttachOptions{IPv4: held})
+	ep, err = m.Attach(ctx, "bt-pool", fixed, ns, AttachOptions{IPv4: taken})
 	if err != nil {
 		t.Fatalf("attach with the address of a pool entry: %v", err)
 	}
-	if ep.IPv4.Addr() != held {
-		t.Fatalf("got %s, asked for %s", ep.IPv4, held)
+	if ep.IPv4.Addr() != taken {
+		t.Fatalf("got %s, asked for %s", ep.IPv4, taken)
 	}
 	if err := m.DetachAll(ctx, fixed); err != nil {
 		t.Fatal(err)
