@@ -6,7 +6,7 @@
 //
 // The tests need root (berthd refuses to run without it) and skip
 // without. The binaries come from $BERTH_BIN_DIR when set (make test sets
-// it to bin/), else are built once per test binary into a temporary
-// directory. The docker CLI tests skip when /usr/local/bin/docker (or
+// it to bin/), else from bin/ after a `make build` (berthd finds the
+// runtime, shim, init and CNI plugins beside itself). The docker CLI tests skip when /usr/local/bin/docker (or
 // docker in PATH) is missing.
 package e2e

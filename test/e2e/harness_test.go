@@ -25,36 +25,29 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-// builtDir is the temporary directory the binaries were built into, to
-// be removed when the tests end.
-var builtDir string
-
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if builtDir != "" {
-		os.RemoveAll(builtDir)
-	}
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
+// buildOnce finds the binaries: BERTH_BIN_DIR (make test sets it), or
+// else bin/ after a `make build`, which is incremental. berthd starts
+// the runtime, the shim, the init and the CNI plugins from beside
+// itself, so building berthd and berth alone would test them against
+// whatever else is in PATH, or fail to start.
 var buildOnce = sync.OnceValues(func() (string, error) {
-	if dir := os.Getenv("BERTH_BIN_DIR"); dir != "" {
-		for _, b := range []string{"berthd", "berth"} {
-			if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-				return "", fmt.Errorf("BERTH_BIN_DIR=%s: %w", dir, err)
-			}
+	dir := os.Getenv("BERTH_BIN_DIR")
+	if dir == "" {
+		cmd := exec.Command("make", "-s", "build")
+		cmd.Dir = moduleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("make build: %v\n%s", err, out)
 		}
-		return dir, nil
+		dir = filepath.Join(moduleRoot(), "bin")
 	}
-	dir, err := os.MkdirTemp("", "berth-e2e-bin-")
-	if err != nil {
-		return "", err
-	}
-	builtDir = dir
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/berthd", "./cmd/berth")
-	cmd.Dir = moduleRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	for _, b := range []string{"berthd", "berth", "berth-runtime", "berth-shim"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return "", fmt.Errorf("berth binaries in %s: %w", dir, err)
+		}
 	}
 	return dir, nil
 })
@@ -166,7 +159,9 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 		case err := <-d.done:
 			d.done <- err // for the clean-up, which waits for it too
 			logBuf.mu.Lock()
-			t.Fatalf("berthd exited while starting: %v\n%s", err, logBuf.String())
+			log := logBuf.String()
+			logBuf.mu.Unlock() // the clean-up takes it too
+			t.Fatalf("berthd exited while starting: %v\n%s", err, log)
 		default:
 		}
 		if time.Now().After(deadline) {
