@@ -15,7 +15,9 @@ type Share struct {
 	// GuestPath is where the job script mounts it; empty for shares the
 	// guest side mounts itself (the job share).
 	GuestPath string
-	// ReadOnly makes qemu refuse the guest's writes.
+	// ReadOnly makes qemu refuse the guest's writes, and lets the guest
+	// cache what it reads (cache=loose): the host must not change the
+	// directory while the guest runs.
 	ReadOnly bool
 }
 
