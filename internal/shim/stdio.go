@@ -111,10 +111,10 @@ func (s *stdio) abort() {
 	s.ended = true
 	list := s.attachedLocked()
 	s.mu.Unlock()
-	close(s.outDone)
 	for _, a := range list {
 		a.end()
 	}
+	close(s.outDone)
 	s.close()
 }
 
@@ -155,10 +155,14 @@ func (s *stdio) pump(log *logs.Writer, onErr func(error), pending []pendingLine)
 		s.ended = true
 		list := s.attachedLocked()
 		s.mu.Unlock()
-		close(s.outDone)
+		// The end frames go before outDone: the exit's handling waits
+		// for outDone and then closes the attachments, and a client
+		// whose connection closed before its end frame took the end of
+		// the output for a shim that died.
 		for _, a := range list {
 			a.end()
 		}
+		close(s.outDone)
 	}()
 }
 
