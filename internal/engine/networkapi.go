@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berth-project/berth/internal/errdefs"
+	berthnet "github.com/berth-project/berth/internal/network"
 )
 
 // errNoNetworks answers the network verbs of an engine without a
@@ -97,20 +98,30 @@ func (e *Engine) NetworkPrune(ctx context.Context, filters map[string][]string) 
 	return rep, nil
 }
 
+// connectionOf finds what a connect or disconnect acts on: the network
+// manager, the container and the network.
+func (e *Engine) connectionOf(netRef, ctrRef string) (*berthnet.Manager, *ctr, network.Inspect, error) {
+	m := e.cfg.Network
+	if m == nil {
+		return nil, nil, network.Inspect{}, errNoNetworks()
+	}
+	c, err := e.lookup(ctrRef)
+	if err != nil {
+		return nil, nil, network.Inspect{}, err
+	}
+	info, err := m.Inspect(netRef)
+	if err != nil {
+		return nil, nil, network.Inspect{}, err
+	}
+	return m, c, info, nil
+}
+
 // NetworkConnect connects a container to a network, as docker's POST
 // /networks/{id}/connect: a running container gets its endpoint at once
 // (and a line in its hosts), any container the network in its settings
 // for its next starts.
 func (e *Engine) NetworkConnect(ctx context.Context, netRef, ctrRef string, es *network.EndpointSettings) error {
-	m := e.cfg.Network
-	if m == nil {
-		return errNoNetworks()
-	}
-	c, err := e.lookup(ctrRef)
-	if err != nil {
-		return err
-	}
-	info, err := m.Inspect(netRef)
+	m, c, info, err := e.connectionOf(netRef, ctrRef)
 	if err != nil {
 		return err
 	}
@@ -156,15 +167,7 @@ func (e *Engine) NetworkConnect(ctx context.Context, netRef, ctrRef string, es *
 // force disconnects a container that is not in the network's settings
 // but holds an endpoint there.
 func (e *Engine) NetworkDisconnect(ctx context.Context, netRef, ctrRef string, force bool) error {
-	m := e.cfg.Network
-	if m == nil {
-		return errNoNetworks()
-	}
-	c, err := e.lookup(ctrRef)
-	if err != nil {
-		return err
-	}
-	info, err := m.Inspect(netRef)
+	m, c, info, err := e.connectionOf(netRef, ctrRef)
 	if err != nil {
 		return err
 	}

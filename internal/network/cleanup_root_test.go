@@ -154,13 +154,7 @@ func assertNetworkGone(t *testing.T, m *Manager, id, bridgeOpt, bridge string, s
 func TestReconcileAfterCrash(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
-	up := newFakeUpstream(t)
-	dir := shmDir(t)
-	cfg := Config{
-		DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "exec"),
-		PluginDirs: []string{plugins(t)}, DefaultBridge: "bt" + randHex(6),
-		DNSUpstreams: []netip.AddrPort{up.addr}, Logf: t.Logf,
-	}
+	cfg, _ := testConfig(t)
 	ctx := context.Background()
 	m1, err := New(ctx, cfg)
 	if err != nil {

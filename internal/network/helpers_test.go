@@ -110,23 +110,32 @@ func (f *fakeUpstream) seen() []string {
 	return append([]string(nil), f.queries...)
 }
 
+// testConfig is a Manager's configuration in temporary roots with its
+// own default bridge name and the fake upstream, for tests that start
+// managers themselves (a second one after a crash).
+func testConfig(t testing.TB) (Config, *fakeUpstream) {
+	t.Helper()
+	up := newFakeUpstream(t)
+	dir := shmDir(t)
+	return Config{
+		DataRoot:      filepath.Join(dir, "data"),
+		ExecRoot:      filepath.Join(dir, "exec"),
+		PluginDirs:    []string{plugins(t)},
+		DefaultBridge: "bt" + randHex(6),
+		DNSUpstreams:  []netip.AddrPort{up.addr},
+		Logf:          t.Logf,
+	}, up
+}
+
 // testManager is a Manager in temporary roots with its own default bridge
 // name and the fake upstream; cleanup removes every network it made,
 // the default bridge's host side included.
 func testManager(t testing.TB, firewall string) (*Manager, *fakeUpstream) {
 	t.Helper()
 	requireRoot(t)
-	up := newFakeUpstream(t)
-	dir := shmDir(t)
-	m, err := New(context.Background(), Config{
-		DataRoot:      filepath.Join(dir, "data"),
-		ExecRoot:      filepath.Join(dir, "exec"),
-		PluginDirs:    []string{plugins(t)},
-		DefaultBridge: "bt" + randHex(6),
-		Firewall:      firewall,
-		DNSUpstreams:  []netip.AddrPort{up.addr},
-		Logf:          t.Logf,
-	})
+	cfg, up := testConfig(t)
+	cfg.Firewall = firewall
+	m, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -199,13 +198,8 @@ func TestPoolTakeAttachRelease(t *testing.T) {
 func TestPoolNeverLeaks(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
-	up := newFakeUpstream(t)
-	dir := shmDir(t)
-	cfg := Config{
-		DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "exec"),
-		PluginDirs: []string{plugins(t)}, DefaultBridge: "bt" + randHex(6),
-		DNSUpstreams: []netip.AddrPort{up.addr}, Logf: t.Logf, Pool: 2,
-	}
+	cfg, _ := testConfig(t)
+	cfg.Pool = 2
 	ctx := context.Background()
 	m1, err := New(ctx, cfg)
 	if err != nil {

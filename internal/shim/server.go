@@ -167,6 +167,26 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// becomeShim makes this process the shim of cfg's container, as a
+// start and a resumed image (shed.go) both are: the subreaper of the
+// container's processes (the init, forked by `runtime create` which then
+// exits, and every `exec --detach` process become its children; execve
+// keeps the setting, set again all the same), with the shim's signal
+// handling and the transparent huge page setting of what it starts.
+func becomeShim(cfg Config) (*server, error) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("become a subreaper: %w", os.NewSyscallError("prctl", err))
+	}
+	catchSignals()
+	if err := hugePagesFor(cfg); err != nil {
+		return nil, err
+	}
+	s := newServer(cfg)
+	s.reaper = newReaper()
+	s.rt = s.runtimeFor(cfg)
+	return s, nil
+}
+
 // start does everything up to serving: after it returns nil, the container
 // exists and the socket answers.
 func start(cfg Config) (*server, error) {
@@ -176,19 +196,10 @@ func start(cfg Config) (*server, error) {
 	if err := detach(cfg.Bundle); err != nil {
 		return nil, err
 	}
-	// The container's init, forked by `runtime create` which then exits,
-	// and every `exec --detach` process become the shim's children.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("become a subreaper: %w", os.NewSyscallError("prctl", err))
-	}
-	catchSignals()
-	if err := hugePagesFor(cfg); err != nil {
+	s, err := becomeShim(cfg)
+	if err != nil {
 		return nil, err
 	}
-
-	s := newServer(cfg)
-	s.reaper = newReaper()
-	s.rt = s.runtimeFor(cfg)
 	if cfg.Log != "" {
 		w, err := logs.OpenWriter(cfg.Log, cfg.LogConfig)
 		if err != nil {

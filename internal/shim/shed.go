@@ -302,19 +302,11 @@ func resume(cfg Config, fd int) (*server, error) {
 	if st.Pid <= 0 || st.Listener < 0 || len(st.Outputs) != nOut || (len(st.Pending) != 0 && len(st.Pending) != nOut) {
 		return nil, fmt.Errorf("the state: %s does not describe a running container", data)
 	}
-	// Still a subreaper (execve keeps it), and its signals still its own.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("become a subreaper: %w", os.NewSyscallError("prctl", err))
-	}
-	catchSignals()
-	if err := hugePagesFor(cfg); err != nil {
+	s, err := becomeShim(cfg)
+	if err != nil {
 		return nil, err
 	}
-
-	s := newServer(cfg)
 	s.resumed = true
-	s.reaper = newReaper()
-	s.rt = s.runtimeFor(cfg)
 	file := func(fd int, name string) *os.File {
 		unix.CloseOnExec(fd)
 		return os.NewFile(uintptr(fd), name)

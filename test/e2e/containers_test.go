@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -186,12 +185,7 @@ func TestRunTTY(t *testing.T) {
 	// both CLIs send) is the terminal's from the start, before any
 	// resize: a program that asks at once sees it.
 	body := fmt.Sprintf(`{"Image":%q,"Tty":true,"Cmd":["stty","size"],"HostConfig":{"ConsoleSize":[25,90],"NetworkMode":"none"}}`, ref)
-	req, err := http.NewRequest("POST", "http://berthd/containers/create?name=sized", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := d.client(t).Do(req)
+	resp, err := d.request(t, "POST", "/containers/create?name=sized", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -171,11 +171,15 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 	}
 }
 
-// request sends one HTTP request to the daemon's socket.
+// request sends one HTTP request to the daemon's socket; a body is
+// JSON, as docker's clients send it.
 func (d *daemon) request(t *testing.T, method, path string, body io.Reader) (*http.Response, error) {
 	req, err := http.NewRequest(method, "http://berthd"+path, body)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	return d.client(t).Do(req)
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -100,12 +99,7 @@ func TestNetworkCommands(t *testing.T) {
 		{"DELETE", "/networks/host", ""},
 		{"POST", "/networks/create", `{"Name":"none"}`},
 	} {
-		req, err := http.NewRequest(c.method, "http://berthd"+c.path, strings.NewReader(c.body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := d.client(t).Do(req)
+		resp, err := d.request(t, c.method, c.path, strings.NewReader(c.body))
 		if err != nil {
 			t.Fatal(err)
 		}
