@@ -37,6 +37,8 @@ SHARED=${BERTH_SHARED_BENCH:-$REPO/../shared/bench}
 SHARED=$(cd "$SHARED" && pwd) || { echo "error: no shared bench scripts at $SHARED" >&2; exit 1; }
 # shellcheck source=/dev/null
 . "$SHARED/lib.sh"
+# shellcheck source=bench/rounds.sh
+. "$REPO/bench/rounds.sh"
 need_root
 
 # crun 1.8 refuses this hybrid host while cgroup2 holds a controller: run
@@ -149,27 +151,10 @@ one() { # one TOOL: one run
 # Interleaved rounds.
 ROUNDS=${ROUNDS:-9}
 ILOOP_N=${ILOOP_N:-5}
-declare -A IL IF
 for tool in "${TOOLS[@]}"; do
   for ((k = 0; k < ${WARM:-3}; k++)); do one "$tool" </dev/null >/dev/null 2>&1 || true; done
 done
-echo "== interleaved: $ROUNDS rounds x $ILOOP_N sequential runs per tool (${TOOLS[*]})"
-for ((r = 0; r < ROUNDS; r++)); do
-  for ((j = 0; j < ${#TOOLS[@]}; j++)); do
-    tool=${TOOLS[$(((r + j) % ${#TOOLS[@]}))]}
-    t0=$EPOCHREALTIME
-    for ((k = 0; k < ILOOP_N; k++)); do
-      one "$tool" </dev/null >/dev/null 2>&1 || IF[$tool]=$((${IF[$tool]:-0} + 1))
-    done
-    t1=$EPOCHREALTIME
-    IL[$tool]+="$(awk -v a="$t0" -v b="$t1" -v n="$ILOOP_N" 'BEGIN{ printf "%.1f", (b - a) * 1000 / n }') "
-  done
-done
-for tool in "${TOOLS[@]}"; do
-  IL[$tool.med]=$(tr ' ' '\n' <<<"${IL[$tool]}" | grep . | median)
-  printf '%-22s %7.1f ms per run  (rounds: %s)%s\n' "$tool" "${IL[$tool.med]}" "${IL[$tool]% }" \
-    "$([ "${IF[$tool]:-0}" != 0 ] && echo "  FAILED: ${IF[$tool]} runs")" | tee -a "$LOG"
-done
+interleave
 
 # Where perf is installed: the CNI plugins that ended during a berth
 # bridge run (between the CLI's exec and its exit), at the normal
@@ -201,12 +186,6 @@ if command -v perf >/dev/null && [ "$(perf list 2>/dev/null | grep -c sched:sche
 fi
 
 # Ratios: medians over the rounds, and the median of the per-round ratios.
-round_ratio() { # round_ratio A B: median over the rounds of A's time / B's
-  paste -d' ' <(tr ' ' '\n' <<<"${IL[$1]}" | grep .) <(tr ' ' '\n' <<<"${IL[$2]}" | grep .) |
-    awk '$2 > 0 { print $1 / $2 }' | median | awk '{ printf "%.2f", $1 }'
-}
-ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-verdict() { awk -v r="$1" -v l="$2" 'BEGIN{ if (r == "-") print "?"; else print (r + 0 <= l + 0) ? "ok" : "MISS" }'; }
 echo "== ratios (lower is better; target: berth bridge <= 1.30x berth none)"
 printf '%-40s %9s %9s %7s %7s\n' "" "A ms" "B ms" "A/B" "rounds"
 row() { # row LABEL A B [TARGET]

@@ -35,6 +35,8 @@ SHARED=${BERTH_SHARED_BENCH:-$REPO/../shared/bench}
 SHARED=$(cd "$SHARED" && pwd) || { echo "error: no shared bench scripts at $SHARED" >&2; exit 1; }
 # shellcheck source=/dev/null
 . "$SHARED/lib.sh"
+# shellcheck source=bench/rounds.sh
+. "$REPO/bench/rounds.sh"
 need_root; need hyperfine; need curl; need jq
 [ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install time)"
 
@@ -146,7 +148,7 @@ done
 ROUNDS=${ROUNDS:-7}
 ILOOP_N=${ILOOP_N:-10}
 read -r -a UL <<<"$(podman_ulimits)"
-declare -A CMDS IL IF
+declare -A CMDS
 TOOLS=(berth)
 for n in "${!ALT_BIN[@]}"; do alt_start "$n"; TOOLS+=("berth-$n"); done
 have_podman=0
@@ -165,23 +167,7 @@ one() { # one TOOL I: one run of TOOL
     ctr-runc) "${CTR[@]}" run --rm "$IMG" "bb-il-$$-$2" /bin/true ;;
   esac
 }
-echo "== interleaved: $ROUNDS rounds x $ILOOP_N sequential runs per tool (${TOOLS[*]})"
-for ((r = 0; r < ROUNDS; r++)); do
-  for ((j = 0; j < ${#TOOLS[@]}; j++)); do
-    tool=${TOOLS[$(((r + j) % ${#TOOLS[@]}))]}
-    t0=$EPOCHREALTIME
-    for ((i = 0; i < ILOOP_N; i++)); do
-      one "$tool" "$r-$i" </dev/null >/dev/null 2>&1 || IF[$tool]=$((${IF[$tool]:-0} + 1))
-    done
-    t1=$EPOCHREALTIME
-    IL[$tool]+="$(awk -v a="$t0" -v b="$t1" -v n="$ILOOP_N" 'BEGIN{ printf "%.1f", (b - a) * 1000 / n }') "
-  done
-done
-for tool in "${TOOLS[@]}"; do
-  IL[$tool.med]=$(tr ' ' '\n' <<<"${IL[$tool]}" | grep . | median)
-  printf '%-22s %7.1f ms per run  (rounds: %s)%s\n' "$tool" "${IL[$tool.med]}" "${IL[$tool]% }" \
-    "$([ "${IF[$tool]:-0}" != 0 ] && echo "  FAILED: ${IF[$tool]} runs")" | tee -a "$LOG"
-done
+interleave
 ctrd_stop
 alt_stop
 
@@ -248,8 +234,6 @@ fi
 
 # 5. Ratios.
 wall() { awk -v l="$1 " 'index($0, l) == 1 && /wall_med=/ { sub(/.*wall_med= */, ""); sub(/ ms.*/, ""); print; exit }' "$LOG"; }
-ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-verdict() { awk -v r="$1" -v l="$2" 'BEGIN{ if (r == "-") print "?"; else print (r + 0 <= l + 0) ? "ok" : "MISS" }'; }
 B=$(wall "berth run --rm net=none")
 echo "== berth run --rm --network none IMAGE true: ratios (lower is better; target <= 0.30x podman)"
 printf '%-44s %10s %10s %8s\n' "peer" "peer ms" "berth ms" "ratio"
@@ -261,10 +245,6 @@ done
 # Interleaved: the medians over the rounds, and the median of the ratios
 # taken round by round (each round's tools ran back to back, under one
 # load), the figure to read first on a shared host.
-round_ratio() { # round_ratio A B: median over the rounds of A's time / B's
-  paste -d' ' <(tr ' ' '\n' <<<"${IL[$1]}" | grep .) <(tr ' ' '\n' <<<"${IL[$2]}" | grep .) |
-    awk '$2 > 0 { print $1 / $2 }' | median | awk '{ printf "%.2f", $1 }'
-}
 for bt in berth "${!ALT_BIN[@]}"; do
   [ "$bt" = berth ] || bt=berth-$bt
   b=${IL[$bt.med]:-}
