@@ -18,14 +18,22 @@ func (s *server) attach(conn *os.File, br *bufio.Reader, req *request) {
 	io := p.io
 	wantStdin := req.Stdin && io.hasStdin()
 	a := &attachment{conn: conn, stdout: req.Stdout, stderr: req.Stderr && !io.tty}
+	// The attachment is registered before the client hears "ok": the
+	// client starts the process once answered (the engine's attach
+	// before start), and output read before the registration would
+	// never reach it. Holding wmu keeps that output behind the answer.
 	a.wmu.Lock()
+	live := io.attach(a)
 	werr := writeJSONLine(conn, response{})
 	a.wmu.Unlock()
 	if werr != nil {
+		if live {
+			io.detach(a)
+		}
 		conn.Close()
 		return
 	}
-	if !io.attach(a) {
+	if !live {
 		a.end()
 		return
 	}
