@@ -57,7 +57,7 @@
 //	<data-root>/network/<id>.json       the network (docker's description + berth's derived settings)
 //	<data-root>/network/<id>.conflist   its CNI configuration list, regenerated from the record
 //	<exec-root>/network/cni-cache/      libcni's results cache: DEL works after a restart
-//	<exec-root>/network/ipam/<id>/      host-local's leases
+//	<exec-root>/network/ipam/<id>/      host-local's leases (lease.go: which berthd changes itself, and when)
 //	<exec-root>/network/endpoints/<container>/<network>.json   one attachment
 //	<exec-root>/network/pool/<entry>.json   a pool entry (pool.go), not a container's
 //	<exec-root>/network/netns/<entry>       its namespace, bind-mounted

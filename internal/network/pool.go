@@ -18,15 +18,15 @@ package network
 //	          with CNIID <id> and Pooled), its pool record goes, its DNS names come;
 //	          a refill starts (not at Take: it would slow the creation down)
 //	DetachAll the endpoint goes at once (DNS names, record); the entry goes back to
-//	          pool/<id>.json "removing" and its DEL and unmount run in the background
-//	Detach    (network disconnect) the same, DEL done before it returns
+//	          pool/<id>.json "removing" and its release (releaseAddress) and unmount run in the background
+//	Detach    (network disconnect) the same, release done before it returns
 //
 // An entry is used once: a container may have changed its namespace
 // (routes, sysctls, interfaces with NET_ADMIN), so what it leaves is
 // destroyed, never handed to another. Entries are never listed (network
 // inspect reads the endpoint records) and have no DNS names until a
 // container takes them. Remove of a network and Close drain its entries
-// (fills finished, ready and reserved entries and releases DEL'd);
+// (fills finished, ready and reserved entries and releases done);
 // Reconcile, after a kill -9 of berthd, releases every pool record and
 // unmounts every namespace file no kept endpoint uses. Plugins of
 // background work run at a lower priority (pluginExec).
@@ -41,8 +41,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-
-	"github.com/containernetworking/cni/libcni"
 )
 
 // netPool is one network's entries. Under Manager.mu.
@@ -227,17 +225,16 @@ func (m *Manager) releaseEntry(ctx context.Context, r *record, e *endpointRecord
 }
 
 // releaseAddress undoes the ADD of a pool entry whose namespace is to
-// be destroyed next. A pool entry's ADD ran the bridge plugin alone (no
-// published ports, no masquerade of its own: berth's firewall rules
-// are per network), and what a bridge DEL undoes is the veth, which
-// goes with the namespace, and the address, which host-local releases.
-// So host-local's DEL runs here, through libcni, with the configuration
-// the bridge plugin hands its IPAM plugin (its own, as the spec says),
-// and the veth is deleted in the namespace by berthd itself: one plugin
-// execution instead of two per container, on the background work every
-// `run` of a pooled container leaves (bench/engine-net.sh). The veth is
-// deleted, not left to the namespace's end, because a container that
-// joined it (--network container:) may still hold the namespace.
+// be destroyed next, without starting a plugin: on the background work
+// every `run` of a pooled container leaves (bench/engine-net.sh), each
+// plugin program costs more than the work it does. A pool entry's ADD
+// ran the bridge plugin alone (no published ports, no masquerade of its
+// own: berth's firewall rules are per network), and what a bridge DEL
+// undoes is the veth and, through host-local, the address lease. The
+// veth is deleted in the namespace (not left to the namespace's end: a
+// container that joined it with --network container: may still hold
+// it), the lease released in host-local's store as its DEL would
+// (lease.go), and libcni's cached result dropped.
 func (m *Manager) releaseAddress(ctx context.Context, r *record, e *endpointRecord) error {
 	if ns := delNetNS(e); ns != "" {
 		if err := inNetNS(ns, func() error { return deleteLink(e.IfName) }); err != nil {
@@ -248,14 +245,14 @@ func (m *Manager) releaseAddress(ctx context.Context, r *record, e *endpointReco
 	if err != nil {
 		return err
 	}
-	if len(list.Plugins) != 1 || list.Plugins[0].Network.Type != "bridge" || list.Plugins[0].Network.IPAM.Type == "" {
+	if len(list.Plugins) != 1 || list.Plugins[0].Network.Type != "bridge" || list.Plugins[0].Network.IPAM.Type != "host-local" {
 		// Not the bridge-only list of a pool entry: the whole DEL.
 		return m.cniDel(ctx, list, e)
 	}
-	bridge := list.Plugins[0]
-	ipam := *bridge.Network
-	ipam.Name, ipam.CNIVersion, ipam.Type = list.Name, list.CNIVersion, bridge.Network.IPAM.Type
-	return m.cni.DelNetwork(ctx, &libcni.PluginConfig{Network: &ipam, Bytes: bridge.Bytes}, runtimeConf(e, ""))
+	if err := m.releaseLeases(list.Name, cniID(e), e.IfName); err != nil {
+		return err
+	}
+	return m.dropCachedResult(list.Name, cniID(e), e.IfName)
 }
 
 // poolForm is a container's pooled endpoint as the pool entry it was.

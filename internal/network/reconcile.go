@@ -1,13 +1,10 @@
 package network
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/containernetworking/cni/libcni"
 )
@@ -121,9 +118,9 @@ func (m *Manager) Reconcile(ctx context.Context, live func(containerID string) b
 	return errors.Join(errs...)
 }
 
-// releaseStrayLeases removes host-local's lease files whose container has
-// no kept endpoint on that network. A lease file is named by its address
-// and holds "<container ID>\r\n<interface>".
+// releaseStrayLeases removes host-local's leases (lease.go) whose
+// container has no kept endpoint on that network, and the stores of
+// networks gone.
 func (m *Manager) releaseStrayLeases(keep map[string]bool) error {
 	nets, err := os.ReadDir(m.ipamDir())
 	if err != nil {
@@ -144,21 +141,13 @@ func (m *Manager) releaseStrayLeases(keep map[string]bool) error {
 			os.RemoveAll(dir) // the network is gone: all its leases are stray
 			continue
 		}
-		leases, err := os.ReadDir(dir)
+		leases, err := readLeases(dir)
 		if err != nil {
 			return err
 		}
 		for _, l := range leases {
-			if _, err := netip.ParseAddr(l.Name()); err != nil {
-				continue // lock, last_reserved_ip.N
-			}
-			data, err := os.ReadFile(filepath.Join(dir, l.Name()))
-			if err != nil {
-				continue
-			}
-			id, ifname, _ := bytes.Cut(data, []byte("\r\n"))
-			if !keep[n.Name()+"/"+strings.TrimSpace(string(id))+"/"+strings.TrimSpace(string(ifname))] {
-				if err := os.Remove(filepath.Join(dir, l.Name())); err != nil && !os.IsNotExist(err) {
+			if !keep[n.Name()+"/"+l.containerID+"/"+l.ifName] {
+				if err := os.Remove(l.path); err != nil && !os.IsNotExist(err) {
 					return err
 				}
 			}
