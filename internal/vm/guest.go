@@ -148,6 +148,10 @@ func guestFiles() []File {
 // jobScriptText returns job.sh: the header lines, the mounts of shares,
 // the marker, then script. requireFS, when set, is the filesystem type
 // /sys/fs/cgroup must have, else the job does not run (exit 125).
+//
+// Under emulation each program started costs 30 ms or more, a 9p mount
+// more still: the shares are mounted side by side, in the background
+// while the header is printed, and the job starts once all are in place.
 func jobScriptText(script string, shares []Share, requireFS string) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n# Written by berth-vm on the host (internal/vm/guest.go).\n")
@@ -155,37 +159,44 @@ func jobScriptText(script string, shares []Share, requireFS string) string {
 	// program to start), the filesystem type as stat(1) names it.
 	b.WriteString("read -r kernel </proc/sys/kernel/osrelease\n")
 	fmt.Fprintf(&b, "echo \"%skernel $kernel\"\n", headerPrefix)
+	var mounted []Share
+	var dirs []string
+	for _, s := range shares {
+		if s.GuestPath != "" {
+			mounted = append(mounted, s)
+			dirs = append(dirs, s.GuestPath)
+		}
+	}
+	if len(mounted) > 0 {
+		b.WriteString("shares() {\n")
+		fmt.Fprintf(&b, "\tmkdir -p %s || return 1\n", ShellCommand(dirs))
+		for i, s := range mounted {
+			opts := "trans=virtio,version=9p2000.L,msize=262144"
+			if s.ReadOnly {
+				// A read-only share is the job's input, which the
+				// host leaves alone while the guest runs: the guest
+				// may keep what it read. Without a cache every
+				// program started from the share (the tests,
+				// berthd, the runtime, the shim) is read over 9p
+				// again page by page: test/runtime took 185 s in the
+				// guest uncached, 77 s cached.
+				opts += ",ro,cache=loose"
+			}
+			fmt.Fprintf(&b, "\tmount -t 9p -o %s %s %s & m%d=$!\n", opts, shellQuote(s.Tag), shellQuote(s.GuestPath), i)
+		}
+		for i, s := range mounted {
+			fmt.Fprintf(&b, "\twait $m%d || { echo \"%scannot mount %s\"; return 1; }\n", i, headerPrefix, s.Tag)
+		}
+		b.WriteString("}\nshares & shares=$!\n")
+	}
 	b.WriteString("fs=$(stat -f -c %T /sys/fs/cgroup)\n")
 	fmt.Fprintf(&b, "echo \"%scgroupfs $fs\"\n", headerPrefix)
 	if requireFS != "" {
 		fmt.Fprintf(&b, "if [ \"$fs\" != %s ]; then echo \"%s/sys/fs/cgroup is $fs, not %s\"; exit 125; fi\n",
 			shellQuote(requireFS), headerPrefix, requireFS)
 	}
-	var dirs []string
-	for _, s := range shares {
-		if s.GuestPath != "" {
-			dirs = append(dirs, s.GuestPath)
-		}
-	}
-	if len(dirs) > 0 {
-		fmt.Fprintf(&b, "mkdir -p %s || exit 125\n", ShellCommand(dirs))
-	}
-	for _, s := range shares {
-		if s.GuestPath == "" {
-			continue
-		}
-		opts := "trans=virtio,version=9p2000.L,msize=262144"
-		if s.ReadOnly {
-			// A read-only share is the job's input, which the host
-			// leaves alone while the guest runs: the guest may keep
-			// what it read. Without a cache every program started
-			// from the share (the tests, berthd, the runtime, the
-			// shim) is read over 9p again page by page: test/runtime
-			// took 185 s in the guest uncached, 77 s cached.
-			opts += ",ro,cache=loose"
-		}
-		fmt.Fprintf(&b, "mount -t 9p -o %s %s %s || { echo \"%scannot mount %s\"; exit 125; }\n",
-			opts, shellQuote(s.Tag), shellQuote(s.GuestPath), headerPrefix, s.Tag)
+	if len(mounted) > 0 {
+		b.WriteString("wait $shares || exit 125\n")
 	}
 	fmt.Fprintf(&b, "echo \"%sjob\"\n", headerPrefix)
 	b.WriteString(script)

@@ -20,9 +20,10 @@ func TestGuestScriptsParse(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"mkdir -p /run/berth-vm/bin '/run/berth-vm/my src' || exit 125",
-		"mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro,cache=loose berth.bin /run/berth-vm/bin",
-		"mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 berth.src '/run/berth-vm/my src'",
+		"mkdir -p /run/berth-vm/bin '/run/berth-vm/my src' || return 1",
+		"mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro,cache=loose berth.bin /run/berth-vm/bin &",
+		"mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 berth.src '/run/berth-vm/my src' &",
+		"wait $shares || exit 125",
 		`if [ "$fs" != cgroup2fs ]`,
 		"stat -f -c %T /sys/fs/cgroup",
 	} {
