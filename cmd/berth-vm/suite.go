@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +23,10 @@ import (
 const (
 	guestBin = "/opt/berth-vm/bin"
 	guestSrc = "/opt/berth-vm/src"
-	// guestMinbase is the host's debootstrap image (test/images.Minbase).
-	guestMinbase = "/opt/berth-vm/minbase"
+	// guestMinbase is the host's debootstrap image (test/images.Minbase),
+	// staged in the binaries' share: a 9p device fewer for the guest's
+	// kernel to probe and its job to mount.
+	guestMinbase = guestBin + "/minbase"
 	// guestTestCache is the fixture cache in the guest (BERTH_TEST_CACHE):
 	// on the guest's own disk, since the fixture mounts overlays on it.
 	guestTestCache = "/var/cache/berth-test"
@@ -56,7 +59,6 @@ type suite struct {
 	testTimeout time.Duration
 	args        []string
 	systemd     bool
-	minbase     string // the host's minbase layout, shared read-only
 }
 
 func (s *suite) Close() { os.RemoveAll(s.dir) }
@@ -144,8 +146,12 @@ func (s *suite) stage(ctx context.Context, o options, cache *vm.Cache, log io.Wr
 	}
 	// The debootstrap image test/images builds: the guest has no mirror
 	// to build it from, so it gets the host's (built once, cached).
-	if s.minbase, err = images.MinbaseLayout(); err != nil {
+	minbase, err := images.MinbaseLayout()
+	if err != nil {
 		return fmt.Errorf("debootstrap minbase image for the guest: %w", err)
+	}
+	if err := linkTree(minbase, filepath.Join(s.dir, "minbase")); err != nil {
+		return fmt.Errorf("stage the minbase image: %w", err)
 	}
 	deb, err := cache.Deb(ctx, "busybox-static")
 	if err != nil {
@@ -164,7 +170,6 @@ func (s *suite) Job() vm.Job {
 		Shares: []vm.Share{
 			{Tag: "berth.bin", HostPath: s.dir, GuestPath: guestBin, ReadOnly: true},
 			{Tag: "berth.src", HostPath: s.modRoot, GuestPath: guestSrc, ReadOnly: true},
-			{Tag: "berth.minbase", HostPath: s.minbase, GuestPath: guestMinbase, ReadOnly: true},
 		},
 	}
 }
@@ -293,6 +298,34 @@ func parseTestPkgs(out, mod string) ([]testPkg, error) {
 		})
 	}
 	return pkgs, nil
+}
+
+// linkTree stages the directory tree src at dst: directories made,
+// files hard-linked (the tree is a cache entry, never changed in place,
+// and the links go with the suite's directory) or, across filesystems,
+// copied. It refuses what an image layout never has (symlinks, devices).
+func linkTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.Mkdir(target, 0o755)
+		case d.Type().IsRegular():
+			if err := os.Link(path, target); err == nil {
+				return nil
+			}
+			return copyFile(path, target, 0o644)
+		default:
+			return fmt.Errorf("%s: not a regular file or directory", path)
+		}
+	})
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {
