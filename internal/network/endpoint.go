@@ -171,6 +171,9 @@ func (m *Manager) readEndpoints(container string) ([]*endpointRecord, error) {
 			path := filepath.Join(m.endpointDir(), d, f.Name())
 			data, err := os.ReadFile(path)
 			if err != nil {
+				if os.IsNotExist(err) {
+					continue // detached meanwhile
+				}
 				return nil, err
 			}
 			e := &endpointRecord{}

@@ -464,6 +464,9 @@ func (m *Manager) readPoolRecords() ([]*endpointRecord, error) {
 		path := filepath.Join(m.poolDir(), f.Name())
 		data, err := os.ReadFile(path)
 		if err != nil {
+			if os.IsNotExist(err) {
+				continue // released meanwhile (Pool runs beside the pool's work)
+			}
 			return nil, err
 		}
 		e := &endpointRecord{}
