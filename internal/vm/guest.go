@@ -104,7 +104,10 @@ StandardError=journal+console
 //     whose disk changes: remounting the root, fsck, sysusers, utmp,
 //     periodic timers, and the "NeedsUpdate" units, which a fresh snapshot
 //     on every boot would run on every boot;
-//   - logins.
+//   - logins, and what serves a person at a console or a long-lived
+//     machine: the password agent, SysV's initctl, the binfmt_misc
+//     automount, podman's API socket and its auto-update timer (the
+//     tests drive podman's CLI).
 var guestMasks = []string{
 	"systemd-udevd.service", "systemd-udevd-control.socket", "systemd-udevd-kernel.socket",
 	"systemd-udev-trigger.service", "systemd-udev-settle.service",
@@ -121,6 +124,8 @@ var guestMasks = []string{
 	"apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer", "fstrim.timer",
 	"e2scrub_all.timer", "systemd-tmpfiles-clean.timer",
 	"getty.target", "serial-getty@ttyS0.service", "console-getty.service",
+	"systemd-ask-password-console.path", "systemd-initctl.socket", "proc-sys-fs-binfmt_misc.automount",
+	"podman.socket", "podman-auto-update.timer",
 }
 
 // guestFiles are written into the image.
