@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -110,7 +111,11 @@ type syncBuffer struct {
 const startTimeout = 90 * time.Second
 
 // startDaemon runs berthd with its roots in a scratch directory and stops
-// it (SIGTERM, then a bounded wait) when the test ends.
+// it (SIGTERM, then a bounded wait) when the test ends. Its default
+// bridge has a name of its own (never the host's berth0, which a berthd
+// of the machine's may own), and what its networks made on the host,
+// which outlives berthd as docker0 outlives dockerd, goes once it has
+// stopped (removeHostSides).
 func startDaemon(t *testing.T, extra ...string) *daemon {
 	t.Helper()
 	requireRoot(t)
@@ -119,6 +124,11 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 	d := &daemon{bin: bin, DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "run"), log: &bytes.Buffer{}}
 	d.Socket = filepath.Join(d.ExecRoot, "berthd.sock")
 	d.Host = "unix://" + d.Socket
+	if !slices.Contains(extra, "--bridge") {
+		extra = append(extra, "--bridge", uniqueBridge())
+	}
+	// Registered before the stop below, so it runs after it.
+	t.Cleanup(func() { removeHostSides(t, d.DataRoot) })
 	args := append([]string{"--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host, "--log-level", "debug"}, extra...)
 	d.cmd = exec.Command(filepath.Join(bin, "berthd"), args...)
 	var logBuf syncBuffer

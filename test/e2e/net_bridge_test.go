@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestNetworkDefaultBridge: containers run without --network are on the
@@ -16,28 +19,20 @@ import (
 // reachable by address, no DNS names and the host's name servers in
 // resolv.conf (docker's default bridge has no name resolution; nothing
 // here looks a name up, which would ask the host's servers). The
-// default bridge outlives berthd, as docker0 outlives dockerd: the test
-// removes its host side itself.
+// default bridge outlives berthd, as docker0 outlives dockerd: the
+// harness removes its host side (removeHostSides).
 func TestNetworkDefaultBridge(t *testing.T) {
 	ref := seed(t)
-	var bridge, id string
-	var subnet netip.Prefix
-	// Registered before the daemon starts, so it runs after it stopped.
-	t.Cleanup(func() {
-		if bridge != "" {
-			removeBridgeHostSide(t, bridge, id, subnet)
-		}
-	})
 	d := netDaemon(t)
 	d.mustDocker(t, "pull", "-q", ref)
 
 	d.startWeb(t, ref, "web", "on-default", "-p", "127.0.0.1::8080")
 	n := d.inspectNetwork(t, "bridge")
-	bridge, id = n.Options["com.docker.network.bridge.name"], n.ID
+	bridge := n.Options["com.docker.network.bridge.name"]
 	if len(n.IPAM.Config) != 1 || !strings.HasPrefix(bridge, "bt") {
 		t.Fatalf("network inspect bridge: %+v", n)
 	}
-	subnet = n.IPAM.Config[0].Subnet
+	subnet := n.IPAM.Config[0].Subnet
 	gw := n.IPAM.Config[0].Gateway
 
 	ep, ok := d.containerNets(t, "web")["bridge"]
@@ -56,6 +51,42 @@ func TestNetworkDefaultBridge(t *testing.T) {
 	var cs map[string]any
 	if err := json.Unmarshal([]byte(d.mustDocker(t, "network", "inspect", "-f", "{{json .Containers}}", "bridge")), &cs); err != nil || len(cs) != 1 {
 		t.Errorf("network inspect bridge: containers %v %v", cs, err)
+	}
+}
+
+// uniqueBridge names a test daemon's default bridge.
+func uniqueBridge() string { return fmt.Sprintf("bt%d", time.Now().UnixNano()%1e9) }
+
+// removeHostSides removes, for each network the stopped daemon of
+// dataRoot still records, what berthd made of it on the host.
+func removeHostSides(t *testing.T, dataRoot string) {
+	paths, _ := filepath.Glob(filepath.Join(dataRoot, "network", "*.json"))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var r struct {
+			ID     string `json:"Id"`
+			Bridge string `json:"bridge"`
+			IPAM   struct {
+				Config []struct{ Subnet netip.Prefix }
+			}
+		}
+		if json.Unmarshal(data, &r) != nil || r.Bridge == "" {
+			continue
+		}
+		if _, err := os.Stat("/sys/class/net/" + r.Bridge); err != nil {
+			continue // never made (a network no container used), or gone
+		}
+		var v4 netip.Prefix
+		for _, c := range r.IPAM.Config {
+			if c.Subnet.Addr().Is4() {
+				v4 = c.Subnet
+				break
+			}
+		}
+		removeBridgeHostSide(t, r.Bridge, r.ID, v4)
 	}
 }
 

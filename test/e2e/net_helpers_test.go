@@ -60,8 +60,7 @@ func netDaemon(t *testing.T) *daemon {
 	requireRoot(t)
 	dockerCLI(t)
 	needPlugins(t)
-	bridge := fmt.Sprintf("bt%d", time.Now().UnixNano()%1e9)
-	d := startDaemon(t, "--bridge", bridge, "--dns", "127.0.0.1:9")
+	d := startDaemon(t, "--dns", "127.0.0.1:9")
 	t.Cleanup(func() {
 		if nets := strings.Fields(d.docker(t, "network", "ls", "-q", "--filter", "type=custom").Stdout); len(nets) > 0 {
 			if r := d.docker(t, append([]string{"network", "rm"}, nets...)...); r.Code != 0 {
