@@ -85,8 +85,9 @@
 //   - A pool entry serves one container and is destroyed after it, never
 //     handed to another; it is never listed nor named in DNS before a
 //     container takes it; network rm and Close drain a network's
-//     entries and Reconcile removes those a crash left. Its ADD and its
-//     DEL after the container run in the background at nice 19.
+//     entries and Reconcile removes those a crash left. Its ADD runs in
+//     the background at nice 19; its release after the container starts
+//     no plugin (pool.go's releaseAddress, lease.go).
 //   - The embedded DNS server never forwards a name it owns, and forwards
 //     nothing for containers whose networks are all internal.
 //
