@@ -52,33 +52,54 @@ func readLeases(dir string) ([]leaseFile, error) {
 		if _, err := netip.ParseAddr(de.Name()); err != nil || !de.Type().IsRegular() {
 			continue
 		}
-		path := filepath.Join(dir, de.Name())
-		data, err := os.ReadFile(path)
+		l, err := readLease(filepath.Join(dir, de.Name()))
 		if err != nil {
 			continue // released meanwhile
 		}
-		// Before the interface was recorded (host-local before 0.8),
-		// a lease held the container ID alone.
-		id, ifName, _ := bytes.Cut(data, []byte("\r\n"))
-		out = append(out, leaseFile{path: path, containerID: strings.TrimSpace(string(id)), ifName: strings.TrimSpace(string(ifName))})
+		out = append(out, l)
 	}
 	return out, nil
+}
+
+// readLease reads one lease file.
+func readLease(path string) (leaseFile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return leaseFile{}, err
+	}
+	// Before the interface was recorded (host-local before 0.8), a
+	// lease held the container ID alone.
+	id, ifName, _ := bytes.Cut(data, []byte("\r\n"))
+	return leaseFile{path: path, containerID: strings.TrimSpace(string(id)), ifName: strings.TrimSpace(string(ifName))}, nil
 }
 
 // releaseLeases does what host-local's DEL does for the container ID
 // and interface on the network: under the store's lock, so that no ADD
 // of the plugin searches meanwhile, every lease of theirs goes (one per
-// address family).
-func (m *Manager) releaseLeases(networkID, containerID, ifName string) error {
+// address family). addrs are where the ADD's result put them, checked
+// first so that a release reads one or two files, not the store; with
+// none known (an ADD that failed part way), the store is searched.
+func (m *Manager) releaseLeases(networkID, containerID, ifName string, addrs ...netip.Addr) error {
 	dir := filepath.Join(m.ipamDir(), networkID)
 	unlock, err := lockStore(dir)
 	if err != nil || unlock == nil {
 		return err
 	}
 	defer unlock()
-	leases, err := readLeases(dir)
-	if err != nil {
-		return fmt.Errorf("address leases of network %s: %w", networkID, err)
+	var leases []leaseFile
+	for _, a := range addrs {
+		if !a.IsValid() {
+			continue
+		}
+		l, err := readLease(filepath.Join(dir, a.String()))
+		if err == nil {
+			leases = append(leases, l)
+		}
+	}
+	if len(leases) == 0 {
+		if leases, err = readLeases(dir); err != nil {
+			return fmt.Errorf("address leases of network %s: %w", networkID, err)
+		}
 	}
 	for _, l := range leases {
 		if l.containerID == containerID && (l.ifName == ifName || l.ifName == "") {

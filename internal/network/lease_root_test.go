@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -112,6 +113,33 @@ func TestReleaseLeasesAsHostLocal(t *testing.T) {
 	if got, want := holders(t, m, network), []string{"a/eth1", "a/eth1", "c/eth0", "c/eth0"}; !slices.Equal(got, want) {
 		t.Fatalf("leases after the plugin's DEL of b and ADD of c: %v, want %v", got, want)
 	}
+	// With the addresses the ADD's result gave (a pool entry's record
+	// has them), the release reads those files alone; an address now
+	// another's is left to it.
+	var cAddrs []netip.Addr
+	leases, err := readLeases(filepath.Join(m.ipamDir(), network))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leases {
+		if l.containerID == "c" {
+			cAddrs = append(cAddrs, netip.MustParseAddr(filepath.Base(l.path)))
+		}
+	}
+	if len(cAddrs) != 2 {
+		t.Fatalf("leases of c: %v", cAddrs)
+	}
+	if err := m.releaseLeases(network, "a", "eth1", cAddrs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.releaseLeases(network, "c", "eth0", cAddrs...); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := holders(t, m, network), []string{"a/eth1", "a/eth1"}; !slices.Equal(got, want) {
+		t.Fatalf("leases after the release of c/eth0 by address: %v, want %v", got, want)
+	}
+	h.add("c", "eth0")
+
 	// A store that was never made: nothing to release.
 	if err := m.releaseLeases("never", "a", "eth0"); err != nil {
 		t.Errorf("release on a network without a store: %v", err)

@@ -211,7 +211,7 @@ func (m *Manager) releaseEntry(ctx context.Context, r *record, e *endpointRecord
 		return err
 	}
 	if r != nil {
-		if err := m.releaseAddress(ctx, r, e); err != nil {
+		if err := m.releaseAddress(r, e); err != nil {
 			return fmt.Errorf("release pool entry %s of network %s: %w", shortID(e.ContainerID), r.Name, err)
 		}
 	}
@@ -227,32 +227,25 @@ func (m *Manager) releaseEntry(ctx context.Context, r *record, e *endpointRecord
 // releaseAddress undoes the ADD of a pool entry whose namespace is to
 // be destroyed next, without starting a plugin: on the background work
 // every `run` of a pooled container leaves (bench/engine-net.sh), each
-// plugin program costs more than the work it does. A pool entry's ADD
-// ran the bridge plugin alone (no published ports, no masquerade of its
-// own: berth's firewall rules are per network), and what a bridge DEL
-// undoes is the veth and, through host-local, the address lease. The
-// veth is deleted in the namespace (not left to the namespace's end: a
+// plugin program costs more than the work it does. A pool entry has no
+// published ports, so its ADD ran the network's list without portmap
+// (record.conflist): the bridge plugin alone, with host-local, and no
+// masquerade of its own (berth's firewall rules are per network). What
+// that DEL undoes is the veth and the address lease. The veth is
+// deleted in the namespace (not left to the namespace's end: a
 // container that joined it with --network container: may still hold
 // it), the lease released in host-local's store as its DEL would
 // (lease.go), and libcni's cached result dropped.
-func (m *Manager) releaseAddress(ctx context.Context, r *record, e *endpointRecord) error {
+func (m *Manager) releaseAddress(r *record, e *endpointRecord) error {
 	if ns := delNetNS(e); ns != "" {
 		if err := inNetNS(ns, func() error { return deleteLink(e.IfName) }); err != nil {
 			return err
 		}
 	}
-	list, err := m.cniList(r, e)
-	if err != nil {
+	if err := m.releaseLeases(r.ID, cniID(e), e.IfName, e.IPv4.Addr(), e.IPv6.Addr()); err != nil {
 		return err
 	}
-	if len(list.Plugins) != 1 || list.Plugins[0].Network.Type != "bridge" || list.Plugins[0].Network.IPAM.Type != "host-local" {
-		// Not the bridge-only list of a pool entry: the whole DEL.
-		return m.cniDel(ctx, list, e)
-	}
-	if err := m.releaseLeases(list.Name, cniID(e), e.IfName); err != nil {
-		return err
-	}
-	return m.dropCachedResult(list.Name, cniID(e), e.IfName)
+	return m.dropCachedResult(r.ID, cniID(e), e.IfName)
 }
 
 // poolForm is a container's pooled endpoint as the pool entry it was.

@@ -107,6 +107,16 @@ func (s *stdio) launched() { close(s.launchedCh) }
 func (s *stdio) abort() {
 	s.aborted = true
 	close(s.launchedCh)
+	s.endOutput()
+	s.close()
+}
+
+// endOutput marks the output over: no attachment registers any more, the
+// attached clients get their end frames, then outDone closes. The end
+// frames go first: the exit's handling waits for outDone and then closes
+// the attachments, and a client whose connection closed before its end
+// frame took the end of the output for a shim that died.
+func (s *stdio) endOutput() {
 	s.mu.Lock()
 	s.ended = true
 	list := s.attachedLocked()
@@ -115,7 +125,6 @@ func (s *stdio) abort() {
 		a.end()
 	}
 	close(s.outDone)
-	s.close()
 }
 
 // closeChildEnds drops the shim's copies of the child's pipe ends, so that
@@ -151,18 +160,7 @@ func (s *stdio) pump(log *logs.Writer, onErr func(error), pending []pendingLine)
 	s.startPumps(nil)
 	go func() {
 		s.pumps.Wait()
-		s.mu.Lock()
-		s.ended = true
-		list := s.attachedLocked()
-		s.mu.Unlock()
-		// The end frames go before outDone: the exit's handling waits
-		// for outDone and then closes the attachments, and a client
-		// whose connection closed before its end frame took the end of
-		// the output for a shim that died.
-		for _, a := range list {
-			a.end()
-		}
-		close(s.outDone)
+		s.endOutput()
 	}()
 }
 
