@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -274,15 +273,11 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 		return 2 + len(cmd.ExtraFiles)
 	}
 	syncFD := addFD(childSock)
+	// The stage's environment only: the user's program gets the spec's.
 	cmd.Env = []string{
 		"_BERTH_SYNCFD=" + strconv.Itoa(syncFD),
 		"_BERTH_FIFOFD=" + strconv.Itoa(addFD(fifo)),
 		syncmsg.VersionEnv(),
-		// One P from the start: the Go runtime would otherwise set up a P
-		// per CPU and tear them down again when main asks for one, page
-		// faults that are a real part of the init's start-up. The user's
-		// program gets the spec's environment, never this one.
-		"GOMAXPROCS=1",
 	}
 	if console != nil {
 		cmd.Env = append(cmd.Env, "_BERTH_CONSOLEFD="+strconv.Itoa(addFD(console)))
@@ -293,7 +288,7 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 	// Idmapped mounts with maps of their own need a user namespace each,
 	// made here: the init's pid namespace hides the helper from the
 	// host's /proc its maps are written through.
-	var idmaps []string
+	idmaps := map[int]int{}
 	for i, m := range spec.Mounts {
 		if len(m.UIDMappings)+len(m.GIDMappings) == 0 {
 			continue
@@ -303,10 +298,7 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 			return nil, fmt.Errorf("user namespace for idmapped mount %s: %w", m.Destination, err)
 		}
 		defer ns.Close()
-		idmaps = append(idmaps, fmt.Sprintf("%d:%d", i, addFD(ns)))
-	}
-	if len(idmaps) > 0 {
-		cmd.Env = append(cmd.Env, "_BERTH_IDMAPFDS="+strings.Join(idmaps, ","))
+		idmaps[i] = addFD(ns)
 	}
 	if len(plan.constructor) > 0 {
 		var joins []nsenter.Join
@@ -374,13 +366,25 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 	if err != nil {
 		return fail(err)
 	}
-	cfg := &syncmsg.Config{
-		ID: c.st.ID, Bundle: c.st.Bundle, Rootfs: c.st.Rootfs, Spec: specForChild(spec), Process: spec.Process,
-		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFDs: o.PreserveFDs,
-		NewNamespaces: newNS, Cgroup: view, Console: console != nil,
-		InitPid: proc.Pid, Seccomp: filter,
+	in := &stageInput{
+		id: c.st.ID, bundle: c.st.Bundle, rootfs: c.st.Rootfs, spec: spec, process: spec.Process,
+		noPivot: o.NoPivot, noNewKeyring: o.NoNewKeyring, preserveFDs: o.PreserveFDs,
+		newNS: newNS, userNS: cloneflags&unix.CLONE_NEWUSER != 0 || joinsUser(plan) || inUserNS(),
+		cgroup: view, console: console != nil, pid: proc.Pid, nsPid: proc.Pid,
+		seccomp: filter, idmapFDs: idmaps,
 	}
-	if err := syncmsg.Write(parentSock, &syncmsg.Message{Type: syncmsg.TypeConfig, Config: cfg}); err != nil {
+	in.cgroup.Namespaced = in.hasNS(specs.CgroupNamespace)
+	if h := spec.Hooks; h != nil && len(h.CreateContainer)+len(h.StartContainer) > 0 {
+		// Those hooks run in the container and get its view of the pid.
+		if in.nsPid, err = nsPid(proc.Pid); err != nil {
+			return fail(fmt.Errorf("container init: %w", err))
+		}
+	}
+	stagePlan, err := initPlan(in)
+	if err != nil {
+		return fail(err)
+	}
+	if err := syncmsg.WriteFrame(parentSock, stagePlan); err != nil {
 		return fail(c.initDied(proc, err))
 	}
 	for {
@@ -415,20 +419,6 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 			return fail(fmt.Errorf("container init: unexpected %q message", m.Type))
 		}
 	}
-}
-
-// specForChild is the spec as the init or an exec'd process receives it:
-// the seccomp profile, compiled already (Config.Seccomp), is left out but
-// for what the child still reads (the listener's metadata), since decoding
-// hundreds of syscall names again is a real part of the child's start-up.
-func specForChild(spec *specs.Spec) *specs.Spec {
-	if spec.Linux == nil || spec.Linux.Seccomp == nil {
-		return spec
-	}
-	s, l := *spec, *spec.Linux
-	l.Seccomp = &specs.LinuxSeccomp{ListenerPath: spec.Linux.Seccomp.ListenerPath, ListenerMetadata: spec.Linux.Seccomp.ListenerMetadata}
-	s.Linux = &l
-	return &s
 }
 
 // runHooks runs hooks in the runtime's own namespaces.

@@ -117,7 +117,7 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 		return 2 + len(cmd.ExtraFiles)
 	}
 	// GOMAXPROCS: see startInit.
-	cmd.Env = []string{"_BERTH_SYNCFD=" + strconv.Itoa(addFD(childSock)), syncmsg.VersionEnv(), "GOMAXPROCS=1"}
+	cmd.Env = []string{"_BERTH_SYNCFD=" + strconv.Itoa(addFD(childSock)), syncmsg.VersionEnv()}
 	if console != nil {
 		cmd.Env = append(cmd.Env, "_BERTH_CONSOLEFD="+strconv.Itoa(addFD(console)))
 	}
@@ -147,12 +147,14 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 			return fail(fmt.Errorf("place exec process in the container's cgroup: %w", err))
 		}
 	}
-	cfg := &syncmsg.Config{
-		Exec: true, ID: c.st.ID, Bundle: c.st.Bundle, Spec: specForChild(c.st.Spec), Process: p,
-		PreserveFDs: o.PreserveFDs, Console: console != nil,
-		InitPid: c.st.InitPid, Seccomp: filter,
+	stagePlan, err := execPlan(&stageInput{
+		exec: true, id: c.st.ID, bundle: c.st.Bundle, spec: c.st.Spec, process: p,
+		preserveFDs: o.PreserveFDs, console: console != nil, pid: c.st.InitPid, seccomp: filter,
+	})
+	if err != nil {
+		return fail(err)
 	}
-	if err := syncmsg.Write(parentSock, &syncmsg.Message{Type: syncmsg.TypeConfig, Config: cfg}); err != nil {
+	if err := syncmsg.WriteFrame(parentSock, stagePlan); err != nil {
 		return fail(c.initDied(proc, err))
 	}
 	if _, err := syncmsg.Expect(parentSock, syncmsg.TypeReady); err != nil {

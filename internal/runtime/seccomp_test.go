@@ -146,24 +146,3 @@ func TestSeccompCacheBounded(t *testing.T) {
 		t.Fatalf("the root holds %v", entries)
 	}
 }
-
-// The child gets the spec without the compiled profile's rules, but with
-// the listener's metadata it still reads; the caller's spec is untouched.
-func TestSpecForChild(t *testing.T) {
-	spec := &specs.Spec{Hostname: "h", Linux: &specs.Linux{CgroupsPath: "/c", Seccomp: testProfile()}}
-	spec.Linux.Seccomp.ListenerPath, spec.Linux.Seccomp.ListenerMetadata = "/run/agent.sock", "meta"
-	child := specForChild(spec)
-	if child.Hostname != "h" || child.Linux.CgroupsPath != "/c" {
-		t.Fatalf("child spec lost fields: %+v", child)
-	}
-	if s := child.Linux.Seccomp; len(s.Syscalls) != 0 || s.DefaultAction != "" || s.ListenerPath != "/run/agent.sock" || s.ListenerMetadata != "meta" {
-		t.Fatalf("child seccomp %+v", s)
-	}
-	if len(spec.Linux.Seccomp.Syscalls) == 0 || spec.Linux.Seccomp.DefaultAction == "" {
-		t.Fatal("the caller's spec was changed")
-	}
-	plain := &specs.Spec{Linux: &specs.Linux{}}
-	if specForChild(plain) != plain {
-		t.Fatal("a spec without seccomp was copied")
-	}
-}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-project/berth/internal/runtime/syncmsg"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -393,12 +392,10 @@ func List(root string) ([]*State, error) {
 }
 
 // Warm builds ahead of a create what a process's first create builds on
-// its way: encoding/json's field lists and encoders for the spec, the
-// state and the init's config message (hundreds of types, each built
-// once per process). berth-shim's standby calls it while it waits for a
+// its way: encoding/json's field lists and encoders for the spec and the
+// state (hundreds of types, each built once per process). berth-shim's standby calls it while it waits for a
 // container, off the container's way.
 func Warm() {
 	spec := &specs.Spec{}
 	json.Marshal(&stored{Spec: spec})
-	json.Marshal(&syncmsg.Message{Config: &syncmsg.Config{Spec: spec}})
 }

@@ -3,7 +3,7 @@ package nsenter
 /*
 #cgo CFLAGS: -Wall -Wextra -O2
 extern void berth_nsenter(void);
-void __attribute__((constructor)) berth_nsenter_init(void) { berth_nsenter(); }
+void __attribute__((constructor(101))) berth_nsenter_init(void) { berth_nsenter(); }
 */
 import "C"
 

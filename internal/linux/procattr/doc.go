@@ -1,11 +1,10 @@
-// Package procattr applies the spec's per-process kernel attributes that
-// are neither credentials nor resources: personality, I/O priority, the
-// scheduling policy (sched_setattr), CPU affinity and the NUMA memory
-// policy.
+// Package procattr turns the spec's per-process kernel attributes that are
+// neither credentials nor resources into the raw values the kernel takes:
+// personality, I/O priority, the scheduling policy (struct sched_attr), CPU
+// affinity masks and the NUMA memory policy. The runtime validates them
+// with these functions and puts the values in the container stage's plan;
+// the stage (internal/runtime/initstage) applies them to the thread that
+// executes the user's program, which keeps them across execve.
 //
-// Scheduling attributes, affinity and the memory policy belong to the
-// calling thread, and execve keeps that thread's; the caller must hold its
-// OS thread locked and exec from it (internal/runtime/initproc does).
-//
-// Importers: internal/runtime (validation) and internal/runtime/initproc.
+// Importers: internal/runtime.
 package procattr

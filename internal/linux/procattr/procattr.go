@@ -2,7 +2,6 @@ package procattr
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -11,27 +10,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Personality sets the execution domain.
-func Personality(p *specs.LinuxPersonality) error {
-	if p == nil {
-		return nil
-	}
-	var persona uintptr
+// PersonalityValue is the personality(2) argument of the spec's execution
+// domain.
+func PersonalityValue(p *specs.LinuxPersonality) (uint64, error) {
+	var persona uint64
 	switch p.Domain {
 	case specs.PerLinux:
 		persona = 0x0000
 	case specs.PerLinux32:
 		persona = 0x0008
 	default:
-		return fmt.Errorf("unknown personality domain %q", p.Domain)
+		return 0, fmt.Errorf("unknown personality domain %q", p.Domain)
 	}
 	if len(p.Flags) > 0 {
-		return fmt.Errorf("personality flags %v are not defined", p.Flags)
+		return 0, fmt.Errorf("personality flags %v are not defined", p.Flags)
 	}
-	if _, _, errno := unix.RawSyscall(unix.SYS_PERSONALITY, persona, 0, 0); errno != 0 {
-		return fmt.Errorf("set personality %s: %w", p.Domain, os.NewSyscallError("personality", errno))
-	}
-	return nil
+	return persona, nil
 }
 
 const (
@@ -57,19 +51,13 @@ func ValidateIOPriority(p *specs.LinuxIOPriority) error {
 	return nil
 }
 
-// IOPriority sets the process's I/O scheduling class and level.
-func IOPriority(p *specs.LinuxIOPriority) error {
-	if p == nil {
-		return nil
-	}
+// IOPriorityValue is the ioprio_set(2) value of the spec's I/O scheduling
+// class and level.
+func IOPriorityValue(p *specs.LinuxIOPriority) (uint32, error) {
 	if err := ValidateIOPriority(p); err != nil {
-		return err
+		return 0, err
 	}
-	v := uintptr(ioprioClasses[p.Class]<<ioprioClassShift | p.Priority)
-	if _, _, errno := unix.RawSyscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, 0, v); errno != 0 {
-		return fmt.Errorf("set ioPriority %s/%d: %w", p.Class, p.Priority, os.NewSyscallError("ioprio_set", errno))
-	}
-	return nil
+	return uint32(ioprioClasses[p.Class]<<ioprioClassShift | p.Priority), nil
 }
 
 var policies = map[specs.LinuxSchedulerPolicy]uint32{
@@ -140,20 +128,14 @@ func ValidateScheduler(s *specs.Scheduler) error {
 	return err
 }
 
-// Scheduler sets the calling thread's scheduling policy with
-// sched_setattr(2).
-func Scheduler(s *specs.Scheduler) error {
-	if s == nil {
-		return nil
-	}
+// SchedAttr is the struct sched_attr for sched_setattr(2) of the spec's
+// scheduling policy, as bytes.
+func SchedAttr(s *specs.Scheduler) ([]byte, error) {
 	a, err := buildSchedAttr(s)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, _, errno := unix.RawSyscall(unix.SYS_SCHED_SETATTR, 0, uintptr(unsafe.Pointer(a)), 0); errno != 0 {
-		return fmt.Errorf("set scheduler %s: %w", s.Policy, os.NewSyscallError("sched_setattr", errno))
-	}
-	return nil
+	return unsafe.Slice((*byte)(unsafe.Pointer(a)), unsafe.Sizeof(*a)), nil
 }
 
 // ParseCPUList parses "0-3,7" into a CPU set.
@@ -185,19 +167,17 @@ func ParseCPUList(list string) (*unix.CPUSet, error) {
 	return &set, nil
 }
 
-// Affinity pins the calling thread to the CPUs of list; empty does nothing.
-func Affinity(list string) error {
-	if list == "" {
-		return nil
-	}
+// CPUMask is the cpu_set_t of a CPU list ("0-3,7"), as words.
+func CPUMask(list string) ([]uint64, error) {
 	set, err := ParseCPUList(list)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := unix.SchedSetaffinity(0, set); err != nil {
-		return fmt.Errorf("set CPU affinity %s: %w", list, os.NewSyscallError("sched_setaffinity", err))
+	mask := make([]uint64, len(set))
+	for i := range set {
+		mask[i] = uint64(set[i])
 	}
-	return nil
+	return mask, nil
 }
 
 var mpolModes = map[specs.MemoryPolicyModeType]uintptr{
@@ -209,42 +189,26 @@ var mpolFlags = map[specs.MemoryPolicyFlagType]uintptr{
 	specs.MpolFNumaBalancing: 1 << 13, specs.MpolFRelativeNodes: 1 << 14, specs.MpolFStaticNodes: 1 << 15,
 }
 
-// MemoryPolicy sets the calling thread's NUMA policy with
-// set_mempolicy(2).
-func MemoryPolicy(p *specs.LinuxMemoryPolicy) error {
-	if p == nil {
-		return nil
-	}
-	mode, ok := mpolModes[p.Mode]
+// MemoryPolicyArgs are the set_mempolicy(2) arguments of the spec's NUMA
+// policy: mode with its flags, the node mask, and its size in bits.
+func MemoryPolicyArgs(p *specs.LinuxMemoryPolicy) (mode uint32, nodes []uint64, maxnode uint64, err error) {
+	m, ok := mpolModes[p.Mode]
 	if !ok {
-		return fmt.Errorf("unknown memory policy mode %q", p.Mode)
+		return 0, nil, 0, fmt.Errorf("unknown memory policy mode %q", p.Mode)
 	}
 	for _, f := range p.Flags {
 		v, ok := mpolFlags[f]
 		if !ok {
-			return fmt.Errorf("unknown memory policy flag %q", f)
+			return 0, nil, 0, fmt.Errorf("unknown memory policy flag %q", f)
 		}
-		mode |= v
+		m |= v
 	}
-	var mask []uint64
-	maxnode := uintptr(0)
 	if p.Nodes != "" {
-		set, err := ParseCPUList(p.Nodes) // same list syntax, nodes instead of CPUs
-		if err != nil {
-			return fmt.Errorf("memory policy nodes: %w", err)
+		// The same list syntax, nodes instead of CPUs.
+		if nodes, err = CPUMask(p.Nodes); err != nil {
+			return 0, nil, 0, fmt.Errorf("memory policy nodes: %w", err)
 		}
-		mask = make([]uint64, len(set))
-		for i := range set {
-			mask[i] = uint64(set[i])
-		}
-		maxnode = uintptr(len(mask) * 64)
+		maxnode = uint64(len(nodes) * 64)
 	}
-	var ptr uintptr
-	if len(mask) > 0 {
-		ptr = uintptr(unsafe.Pointer(&mask[0]))
-	}
-	if _, _, errno := unix.RawSyscall(unix.SYS_SET_MEMPOLICY, mode, ptr, maxnode); errno != 0 {
-		return fmt.Errorf("set memory policy %s: %w", p.Mode, os.NewSyscallError("set_mempolicy", errno))
-	}
-	return nil
+	return uint32(m), nodes, maxnode, nil
 }

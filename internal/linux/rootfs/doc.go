@@ -1,28 +1,28 @@
-// Package rootfs builds a container's filesystem view inside its new mount
-// namespace: the spec's mounts, /dev, masked and read-only paths, and the
-// switch to the new root with pivot_root(2).
+// Package rootfs holds what the runtime and the engine need to know about a
+// container's filesystem from Go: the spec's mount options split into
+// mount(2) flags, mount_setattr(2) attributes, propagation and data
+// (ParseOptions, Attrs, Propagation), the default devices, the description
+// of the host's cgroup hierarchies a "cgroup" mount shows (CgroupView), and
+// path resolution inside a rootfs that a hostile image cannot escape
+// (OpenInRoot, MkdirAllInRoot, PrepareTarget).
 //
-// Invariants, all against a hostile image (SECURITY.md):
+// The container's own set-up (its mounts, /dev, masked and read-only paths,
+// pivot_root) is done by the C stage of the runtime binary
+// (internal/runtime/initstage) from a plan the runtime builds with this
+// package, under the same rules as the resolution here, all against a
+// hostile image (SECURITY.md):
 //
 //   - Every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT |
 //     RESOLVE_NO_MAGICLINKS) from a descriptor of the rootfs, so a symlink in
 //     the image can never lead a mount, a mkdir or a mknod out of the rootfs
 //     (CVE-2021-30465, CVE-2024-45310). Missing directories are created one
 //     component at a time beneath an already-resolved descriptor.
-//   - Mounts land on the descriptor that was resolved (through
-//     /proc/self/fd/N or move_mount(2)), never on a path looked up again,
-//     so a path swapped between resolution and mount cannot redirect them.
-//   - proc and sysfs destinations, masked paths and read-only paths may not
-//     pass through any symlink, and what was mounted is checked with
-//     fstatfs(2) to be the filesystem asked for (CVE-2019-19921,
-//     CVE-2019-16884, CVE-2023-27561).
-//   - Masked files are covered with the host's /dev/null, opened before
-//     pivot_root and checked to be the character device 1:3
-//     (CVE-2025-31133).
+//   - A target whose last component is a dangling symlink is created where
+//     the symlink points, inside the rootfs (expand), and then opened with
+//     no symlink allowed, so a symlink planted in between makes the call
+//     fail instead of escape.
 //
-// Everything except PivotRoot and the final read-only remount of / runs
-// before pivot_root, while the host's /proc is still reachable for
-// /proc/self/fd paths.
-//
-// Importers: internal/runtime/initproc.
+// Importers: internal/runtime (plans), internal/engine (volume views),
+// internal/specconv (the image's /etc files), internal/runtime/cli
+// (features).
 package rootfs

@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"fmt"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -160,9 +161,9 @@ func ParseOptions(opts []string) Options {
 	return o
 }
 
-// attrs converts mount(2) flags into mount_setattr(2) attributes, for bind
+// Attrs converts mount(2) flags into mount_setattr(2) attributes, for bind
 // mounts created with open_tree(2).
-func attrs(flags uintptr) (set, clr uint64) {
+func Attrs(flags uintptr) (set, clr uint64) {
 	pairs := []struct {
 		flag uintptr
 		attr uint64
@@ -211,4 +212,17 @@ func MountOptionNames() []string {
 		names = append(names, n)
 	}
 	return names
+}
+
+// Propagation parses the spec's rootfsPropagation (empty: 0, the runtime's
+// default).
+func Propagation(s string) (uintptr, error) {
+	if s == "" {
+		return 0, nil
+	}
+	p, ok := propagationOpts[s]
+	if !ok {
+		return 0, fmt.Errorf("unknown rootfsPropagation %q", s)
+	}
+	return p, nil
 }

@@ -29,7 +29,7 @@ func TestParseOptions(t *testing.T) {
 }
 
 func TestAttrs(t *testing.T) {
-	set, clr := attrs(unix.MS_RDONLY | unix.MS_NOEXEC | unix.MS_STRICTATIME)
+	set, clr := Attrs(unix.MS_RDONLY | unix.MS_NOEXEC | unix.MS_STRICTATIME)
 	if set&unix.MOUNT_ATTR_RDONLY == 0 || set&unix.MOUNT_ATTR_NOEXEC == 0 || set&unix.MOUNT_ATTR_STRICTATIME == 0 {
 		t.Errorf("set %#x", set)
 	}

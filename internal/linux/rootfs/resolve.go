@@ -98,34 +98,6 @@ func mkdirAll(root *os.File, path string, mode os.FileMode, resolve uint64) (*os
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// fdPath names an open descriptor for mount(2), which only takes paths.
-// The kernel follows /proc/self/fd/N to exactly the object the descriptor
-// refers to.
-func fdPath(f *os.File) string {
-	return fmt.Sprintf("/proc/self/fd/%d", f.Fd())
-}
-
-// isDir reports whether the O_PATH descriptor refers to a directory.
-func isDir(f *os.File) (bool, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return false, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
-	}
-	return st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
-}
-
-// checkFS verifies that f is on a filesystem with the given magic.
-func checkFS(f *os.File, magic int64, what string) error {
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
-		return &os.PathError{Op: "fstatfs", Path: f.Name(), Err: err}
-	}
-	if st.Type != magic {
-		return fmt.Errorf("%s is not on %s (filesystem type %#x)", f.Name(), what, st.Type)
-	}
-	return nil
-}
-
 // maxSymlinks matches the kernel's limit on nested symlinks in one lookup.
 const maxSymlinks = 40
 

@@ -2,10 +2,7 @@ package sysctl
 
 import (
 	"fmt"
-	"os"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // Namespace is the namespace a sysctl belongs to, named as in the runtime
@@ -72,36 +69,12 @@ func normalize(key string) (string, error) {
 	return key, nil
 }
 
-// path turns a key into its file under /proc/sys. With dots as separators,
+// Path turns a key into its file under /proc/sys. With dots as separators,
 // an interface name that contains dots (eth0.100) must be written with
 // slashes, as sysctl(8) allows.
-func path(key string) string {
+func Path(key string) string {
 	if strings.Contains(key, "/") {
 		return key
 	}
 	return strings.ReplaceAll(key, ".", "/")
-}
-
-// Write sets one sysctl through proc, a descriptor of the container's
-// /proc.
-func Write(proc *os.File, key, value string) error {
-	how := unix.OpenHow{
-		Flags:   unix.O_WRONLY | unix.O_TRUNC | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-	}
-	name := "sys/" + path(key)
-	fd, err := unix.Openat2(int(proc.Fd()), name, &how)
-	if err != nil {
-		return fmt.Errorf("set sysctl %s: %w", key, &os.PathError{Op: "open", Path: "/proc/" + name, Err: err})
-	}
-	f := os.NewFile(uintptr(fd), "/proc/"+name)
-	defer f.Close()
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(fd, &st); err != nil || st.Type != unix.PROC_SUPER_MAGIC {
-		return fmt.Errorf("set sysctl %s: /proc/%s is not on procfs", key, name)
-	}
-	if _, err := f.WriteString(value); err != nil {
-		return fmt.Errorf("set sysctl %s to %q: %w", key, value, err)
-	}
-	return nil
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/runtime"
-	"github.com/berth-project/berth/internal/runtime/initproc"
+	"github.com/berth-project/berth/internal/runtime/initstage"
 )
 
 // Version is set at build time.
@@ -72,8 +72,11 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code
 func Main(args []string) int {
 	if len(args) > 1 {
 		switch args[1] {
-		case "init", "exec-child":
-			return initproc.Main(args[1])
+		case initstage.KindInit, initstage.KindExec:
+			// The stage's constructor runs these before main and never
+			// returns: reaching here means a binary built without it.
+			fmt.Fprintf(os.Stderr, "berth-runtime %s: this binary has no container stage (built without cgo?)\n", args[1])
+			return 1
 		case "stage":
 			return runtime.StageMain()
 		}

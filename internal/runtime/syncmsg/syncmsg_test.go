@@ -2,38 +2,41 @@ package syncmsg
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 	"testing"
-
-	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestRoundTrip(t *testing.T) {
 	var buf bytes.Buffer
-	cfg := &Config{ID: "c1", Spec: &specs.Spec{Hostname: "h"}, Process: &specs.Process{Args: []string{"sh"}}}
-	if err := Write(&buf, &Message{Type: TypeConfig, Config: cfg}); err != nil {
+	if err := Write(&buf, &Message{Type: TypeHooks}); err != nil {
 		t.Fatal(err)
 	}
 	if err := Write(&buf, Errorf("mount", errors.New("boom"))); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Expect(&buf, TypeConfig)
-	if err != nil {
+	if _, err := Expect(&buf, TypeHooks); err != nil {
 		t.Fatal(err)
 	}
-	if m.Config.ID != "c1" || m.Config.Spec.Hostname != "h" || m.Config.Process.Args[0] != "sh" {
-		t.Fatalf("config did not survive: %+v", m.Config)
-	}
-	_, err = Expect(&buf, TypeReady)
+	_, err := Expect(&buf, TypeReady)
 	var ce *ChildError
 	if !errors.As(err, &ce) || ce.Error() != "mount: boom" {
 		t.Fatalf("error message: got %v", err)
 	}
 	if _, err := Read(&buf); err != io.EOF {
 		t.Fatalf("after the last message: %v, want EOF", err)
+	}
+}
+
+// The stage compares the runtime's hooks-done frame byte for byte.
+func TestHooksDoneBytes(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(&buf, &Message{Type: TypeHooksDone}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := buf.String(), "\x00\x00\x00\x15{\"type\":\"hooks-done\"}"; got != want {
+		t.Fatalf("hooks-done frame %q, want %q", got, want)
 	}
 }
 
@@ -44,7 +47,7 @@ func TestRejectsHugeAndTruncated(t *testing.T) {
 	if _, err := Read(strings.NewReader("\x00\x00\x00\x10{}")); err == nil || err == io.EOF {
 		t.Fatalf("truncated body: %v", err)
 	}
-	if _, err := Expect(strings.NewReader("\x00\x00\x00\x10{\"type\":\"ready\"}"), TypeConfig); err == nil {
+	if _, err := Expect(strings.NewReader("\x00\x00\x00\x10{\"type\":\"ready\"}"), TypeHooks); err == nil {
 		t.Fatal("wrong message type accepted")
 	}
 }
@@ -59,35 +62,9 @@ func TestConstructorFrame(t *testing.T) {
 	}
 }
 
-func TestCheckVersion(t *testing.T) {
-	if err := CheckVersion(Version); err != nil {
-		t.Fatalf("own version refused: %v", err)
-	}
-	for _, v := range []string{"", "0", Version + "0"} {
-		if err := CheckVersion(v); err == nil {
-			t.Errorf("version %q accepted", v)
-		}
-	}
-	if got := VersionEnv(); got != VersionVar+"="+Version {
+// The stage (plan.c) checks the version it is named by this exact entry.
+func TestVersionEnv(t *testing.T) {
+	if got := VersionEnv(); got != "_BERTH_SYNC_VERSION=2" {
 		t.Errorf("VersionEnv() = %q", got)
-	}
-}
-
-// A message without a config is written as the same JSON as before the
-// encoding skipped the config's types: readers cannot tell.
-func TestWriteBare(t *testing.T) {
-	for _, m := range []*Message{{Type: TypeReady}, {Type: TypeError, Step: "mount", Message: "boom"}} {
-		var buf bytes.Buffer
-		if err := Write(&buf, m); err != nil {
-			t.Fatal(err)
-		}
-		want, _ := json.Marshal(m)
-		if got := buf.Bytes()[4:]; !bytes.Equal(got, want) {
-			t.Errorf("wrote %s, want %s", got, want)
-		}
-		back, err := Read(&buf)
-		if err != nil || *back != *m {
-			t.Errorf("read back %+v, %v; want %+v", back, err, m)
-		}
 	}
 }
