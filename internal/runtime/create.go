@@ -32,6 +32,11 @@ type CreateOptions struct {
 	// Spec, when set, is the bundle's config.json already read by the
 	// caller; otherwise Create reads it.
 	Spec *specs.Spec
+	// SpecJSON, when set, is the JSON Spec was decoded from, unchanged
+	// since: the state keeps it as it is instead of encoding Spec again
+	// (building encoding/json's encoders for the spec's hundreds of types
+	// is a real part of a create's time).
+	SpecJSON []byte
 	// PidFile, when set, receives the init's host pid.
 	PidFile string
 	// ConsoleSocket is the path of a unix socket that receives the pty
@@ -62,18 +67,19 @@ func (o *CreateOptions) warn(msg string) {
 	}
 }
 
-// LoadSpec reads and decodes bundle/config.json.
-func LoadSpec(bundle string) (*specs.Spec, error) {
+// LoadSpec reads and decodes bundle/config.json. It also returns the
+// file's bytes, for CreateOptions.SpecJSON.
+func LoadSpec(bundle string) (*specs.Spec, []byte, error) {
 	path := filepath.Join(bundle, "config.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, invalid("read bundle config: %v", err)
+		return nil, nil, invalid("read bundle config: %v", err)
 	}
 	var spec specs.Spec
 	if err := json.Unmarshal(data, &spec); err != nil {
-		return nil, invalid("parse %s: %v", path, err)
+		return nil, nil, invalid("parse %s: %v", path, err)
 	}
-	return &spec, nil
+	return &spec, data, nil
 }
 
 // Create makes a container in the created state: its init is waiting in
@@ -87,9 +93,9 @@ func Create(o *CreateOptions) (c *Container, init *os.Process, err error) {
 	if err != nil {
 		return nil, nil, invalid("bundle %s: %v", o.Bundle, err)
 	}
-	spec := o.Spec
+	spec, specJSON := o.Spec, o.SpecJSON
 	if spec == nil {
-		if spec, err = LoadSpec(bundle); err != nil {
+		if spec, specJSON, err = LoadSpec(bundle); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -126,7 +132,7 @@ func Create(o *CreateOptions) (c *Container, init *os.Process, err error) {
 	if !filepath.IsAbs(rootfsPath) {
 		rootfsPath = filepath.Join(bundle, rootfsPath)
 	}
-	c = &Container{root: o.Root, dir: dir, lock: lock, st: stored{
+	c = &Container{root: o.Root, dir: dir, lock: lock, specJSON: specJSON, st: stored{
 		ID: o.ID, Bundle: bundle, Rootfs: rootfsPath, Created: time.Now().UTC(),
 		Owner: "", Spec: spec, CgroupPaths: mgr.Paths(), SystemdUnit: systemd.UnitName(mgr),
 	}}

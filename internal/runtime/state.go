@@ -57,6 +57,15 @@ type Container struct {
 	lock  *os.File
 	st    stored
 	stamp stateStamp // state.json as this handle last read or wrote it
+	// specJSON is st.Spec as JSON, when the creator had it (see
+	// CreateOptions.SpecJSON); whoever changes st.Spec clears it.
+	specJSON []byte
+}
+
+// storedJSON is stored with the spec already encoded.
+type storedJSON struct {
+	stored
+	Spec json.RawMessage `json:"spec"`
 }
 
 // stateStamp identifies one version of state.json: every write is a new
@@ -218,7 +227,11 @@ func (c *Container) Pid() int { return c.st.InitPid }
 
 // save writes state.json atomically.
 func (c *Container) save() error {
-	data, err := json.Marshal(&c.st)
+	var v any = &c.st
+	if c.specJSON != nil {
+		v = &storedJSON{stored: c.st, Spec: c.specJSON}
+	}
+	data, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}

@@ -33,6 +33,7 @@ func (c *Container) Update(r *specs.LinuxResources) (warnings []string, err erro
 		return warnings, fmt.Errorf("update resources of %s: %w", c.st.ID, err)
 	}
 	c.st.Spec.Linux.Resources = merged
+	c.specJSON = nil
 	return warnings, c.save()
 }
 

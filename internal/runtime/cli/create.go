@@ -94,11 +94,11 @@ func cmdRun(g *globals, args []string) error {
 		return err
 	}
 	o := f.options(g, id)
-	spec, err := runtime.LoadSpec(o.Bundle)
+	spec, specJSON, err := runtime.LoadSpec(o.Bundle)
 	if err != nil {
 		return err
 	}
-	o.Spec = spec
+	o.Spec, o.SpecJSON = spec, specJSON
 	var ownConsole *os.File
 	if spec.Process != nil && spec.Process.Terminal && o.ConsoleSocket == "" {
 		if detach {
@@ -112,13 +112,26 @@ func cmdRun(g *globals, args []string) error {
 		o.ConsoleConn, ownConsole = child, parent
 		if spec.Process.ConsoleSize == nil {
 			spec.Process.ConsoleSize = userConsoleSize()
+			o.SpecJSON = nil // no longer what spec says
 		}
 	}
 	// Signals that arrive from now on go to the container once it runs.
+	// Asking for them costs a round trip to the Go runtime's signal-mask
+	// thread per signal, so it happens while Create waits on the
+	// container's init, and is complete before the container starts.
 	sigs := make(chan os.Signal, 64)
+	notified := make(chan struct{})
 	if !detach {
-		signal.Notify(sigs, forwarded...)
-		defer signal.Stop(sigs)
+		go func() {
+			signal.Notify(sigs, forwarded...)
+			close(notified)
+		}()
+		defer func() {
+			<-notified
+			signal.Stop(sigs)
+		}()
+	} else {
+		close(notified)
 	}
 	c, init, err := runtime.Create(o)
 	if o.ConsoleConn != nil {
@@ -135,6 +148,7 @@ func cmdRun(g *globals, args []string) error {
 		}
 		defer master.Close()
 	}
+	<-notified
 	if err := c.Start(); err != nil {
 		c.Delete(true)
 		return err
