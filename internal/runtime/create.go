@@ -493,6 +493,15 @@ func socketPair() (parent, child *os.File, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("sync socket: %w", os.NewSyscallError("socketpair", err))
 	}
+	// The runtime's end is non-blocking, so os.File waits on it in the Go
+	// runtime's poller: a read blocked in the kernel instead would have the
+	// scheduler hand its P to another thread and back while the child works.
+	// The child's end stays blocking, as the stage reads it.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, nil, fmt.Errorf("sync socket: %w", os.NewSyscallError("fcntl", err))
+	}
 	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
 }
 

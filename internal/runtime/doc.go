@@ -7,7 +7,7 @@
 // docs/runtime.md draws the whole sequence.
 //
 // Invariants:
-//   - state.json is written atomically (temp file, fsync, rename) while
+//   - state.json is written atomically (temp file, rename) while
 //     holding the flock of the container's directory; every verb that
 //     changes a container holds that lock.
 //   - Status is derived from the kernel, never trusted from disk: the init's

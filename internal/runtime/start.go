@@ -2,10 +2,10 @@ package runtime
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -50,74 +50,61 @@ func (c *Container) Start() error {
 const released = '0'
 
 // releaseInit opens the fifo for reading while watching the init through a
-// pidfd, so a dead init cannot leave start blocked in open(2) forever. It
-// returns the init's error message, empty when the program was executed.
+// pidfd, so a dead init cannot leave start waiting forever. It returns the
+// init's error message, empty when the program was executed.
+//
+// Both waits are the Go runtime poller's: the fifo is opened non-blocking
+// (which never waits for a writer) and the pidfd is non-blocking, so no
+// thread blocks in open(2) or poll(2). In a command that lives for
+// milliseconds each blocked thread costs a hand-over of the scheduler's P
+// and often a new thread.
 func (c *Container) releaseInit() (string, error) {
-	pidfd, err := unix.PidfdOpen(c.st.InitPid, 0)
+	pidfd, err := unix.PidfdOpen(c.st.InitPid, unix.PIDFD_NONBLOCK)
 	if err != nil {
 		return "", fmt.Errorf("watch container init: %w", os.NewSyscallError("pidfd_open", err))
 	}
-	defer unix.Close(pidfd)
+	pf := os.NewFile(uintptr(pidfd), "pidfd")
+	defer pf.Close()
+	fifoPath := filepath.Join(c.dir, fifoName)
+	fifo, err := os.OpenFile(fifoPath, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return "", fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer fifo.Close()
 
+	var gone atomic.Bool
 	type result struct {
 		data []byte
 		err  error
 	}
 	done := make(chan result, 1)
-	fifoPath := filepath.Join(c.dir, fifoName)
 	go func() {
-		f, err := os.OpenFile(fifoPath, os.O_RDONLY, 0)
-		if err != nil {
-			done <- result{err: fmt.Errorf("open exec fifo: %w", err)}
-			return
-		}
-		defer f.Close()
-		// Bounded: a marker and an error message, never a stream. Every
-		// writer's end closes on execve or exit, so this ends.
-		data, err := io.ReadAll(io.LimitReader(f, 64<<10))
-		done <- result{data: data, err: err}
+		data, err := readFifo(fifo, &gone)
+		done <- result{data, err}
 	}()
-
-	// The watch ends when the init exits or when start is done: a poll
-	// left waiting for the init would hold an OS thread (and the pidfd)
-	// for the container's lifetime, in a shim that runs this in-process.
-	var wake [2]int
-	if err := unix.Pipe2(wake[:], unix.O_CLOEXEC); err != nil {
-		return "", fmt.Errorf("watch container init: %w", os.NewSyscallError("pipe2", err))
-	}
 	exited := make(chan struct{})
-	watching := make(chan struct{})
 	go func() {
-		defer close(watching)
-		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}, {Fd: int32(wake[0]), Events: unix.POLLIN}}
-		for {
-			n, err := unix.Poll(fds, -1)
-			if err == unix.EINTR {
-				continue
-			}
-			if fds[1].Revents != 0 {
-				return
-			}
-			if n > 0 || err != nil {
-				close(exited)
-				return
-			}
+		// A pidfd is readable once its process has exited; the function
+		// runs again only when the poller says so, or with the file closed.
+		if rc, err := pf.SyscallConn(); err == nil {
+			polled := false
+			rc.Read(func(uintptr) bool {
+				ready := polled
+				polled = true
+				return ready
+			})
 		}
-	}()
-	defer func() {
-		unix.Write(wake[1], []byte{0})
-		<-watching // before the pidfd closes
-		unix.Close(wake[0])
-		unix.Close(wake[1])
+		close(exited)
 	}()
 
 	var r result
 	select {
 	case r = <-done:
 	case <-exited:
-		// The init is gone, released or not. If the reader is still
-		// blocked in open(2), a writer of our own unblocks it; what the
-		// init wrote, if anything, is read either way.
+		// The init is gone, released or not. What it wrote, if anything,
+		// is in the fifo; a writer of our own that comes and goes makes the
+		// end of it visible even if the init never opened the fifo.
+		gone.Store(true)
 		if w, err := os.OpenFile(fifoPath, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
 			w.Close()
 		}
@@ -130,4 +117,46 @@ func (c *Container) releaseInit() (string, error) {
 		return "", fmt.Errorf("container init exited before start")
 	}
 	return strings.TrimSpace(string(r.data[1:])), nil
+}
+
+// readFifo reads the exec fifo until every writer is gone: the released
+// byte, then an error message if the init failed after it. Bounded: a
+// marker and a message, never a stream. A read that finds no writer before
+// anything arrived is the moment before the init's open(2) returns, not the
+// end, unless gone says the init has exited.
+func readFifo(f *os.File, gone *atomic.Bool) ([]byte, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("read exec fifo: %w", err)
+	}
+	var data []byte
+	var rerr error
+	buf := make([]byte, 4096)
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			n, err := unix.Read(int(fd), buf)
+			switch {
+			case n > 0:
+				data = append(data, buf[:n]...)
+				if len(data) >= 64<<10 {
+					return true
+				}
+			case err == unix.EINTR:
+			case err == unix.EAGAIN:
+				return false
+			case err != nil:
+				rerr = err
+				return true
+			default:
+				return len(data) > 0 || gone.Load()
+			}
+		}
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read exec fifo: %w", err)
+	}
+	return data, nil
 }

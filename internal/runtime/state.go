@@ -249,8 +249,11 @@ func (c *Container) save() error {
 	return nil
 }
 
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path, so readers see the old or the new file, never half.
+// writeFileAtomic writes data to a temporary file beside path and renames
+// it over path, so readers see the old or the new file, never half. There
+// is no fsync: what the files under --root describe (live processes) does
+// not survive a crash either, and on a --root that is not a tmpfs a sync
+// is a flush of the disk per container.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -265,11 +268,6 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		tmp.Close()
 		os.Remove(tmp.Name())
 		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("sync %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
 		os.Remove(tmp.Name())
