@@ -1,53 +1,48 @@
-// Package caps names Linux capabilities and applies the capability sets and
-// the user identity of an OCI process to the calling thread.
+// Package caps names Linux capabilities, parses the capability sets of an
+// OCI process, and reads the kernel's last capability and the calling
+// thread's sets. It changes no credentials itself.
 //
-// It is imported by the container init (internal/runtime/initproc) and by the
-// exec path of berth-runtime; it imports only the standard library,
-// golang.org/x/sys/unix and the runtime-spec types.
+// The runtime (internal/runtime) parses process.capabilities with FromSpec
+// into five Sets and puts them, as 64-bit masks, into the plan of the
+// container-side stage (internal/runtime/initstage, C), which applies them
+// to the container's init or exec'd process shortly before execve. The
+// engine's spec conversion (internal/specconv) uses the names for
+// --cap-add/--cap-drop and Current to learn which capabilities the host can
+// grant; the runtime's `features` command lists All.
 //
-// # Threads
+// Importers: internal/runtime, internal/runtime/cli and internal/specconv.
+// It imports only the standard library, golang.org/x/sys/unix and the
+// runtime-spec types.
 //
-// Credentials, the five capability sets, securebits (keepcaps) and
-// no_new_privs belong to a thread, not to a process, and execve(2) keeps the
-// calling thread's. berth-runtime links cgo, so syscall.AllThreadsSyscall is
-// unavailable, and glibc's setuid family would broadcast to every thread.
-// This package therefore changes only the calling thread, with raw syscalls.
-//
-// Precondition for every function that changes state: the caller has locked
-// its goroutine to its OS thread (runtime.LockOSThread), keeps it locked until
-// it calls execve from that same thread, and never unlocks it (so the Go
-// runtime cannot hand the thread to another goroutine or reuse it).
-//
-// # Order
+// # Order (the stage's)
 //
 // The kernel checks each step against the credentials left by the previous
-// one, so the init must call, in this order:
+// one, so the stage applies the sets in this order (process.c):
 //
-//  1. DropBounding(sets.Bounding): PR_CAPBSET_DROP needs CAP_SETPCAP in the
-//     effective set, which a switch to a non-zero uid clears.
-//  2. SwitchUser(uid, gid, groups, setgroups): PR_SET_KEEPCAPS=1 so permitted
-//     survives the uid change, setgroups (unless the user namespace denies
-//     it), setresgid, setresuid, PR_SET_KEEPCAPS=0.
-//  3. Apply(sets): capset(2) sets effective, permitted and inheritable exactly
-//     (a subset of the permitted set kept by step 2), then the ambient set is
-//     cleared and each ambient capability raised.
+//  1. Drop the bounding set to Sets.Bounding: PR_CAPBSET_DROP needs
+//     CAP_SETPCAP in the effective set, which a switch to a non-zero uid
+//     clears. Only capabilities present are dropped, and every number the
+//     kernel knows is considered, including numbers newer than this table.
+//  2. Switch user: PR_SET_KEEPCAPS=1 so permitted survives the uid change,
+//     setgroups (unless the user namespace denies it), setresgid,
+//     setresuid, PR_SET_KEEPCAPS=0.
+//  3. capset(2) sets effective, permitted and inheritable exactly (a subset
+//     of the permitted set kept by step 2), then the ambient set is cleared
+//     and each ambient capability raised.
 //
-// then the rest of the init (no_new_privs, seccomp) and execve.
+// then no_new_privs, the seccomp filter and execve.
 //
 // # Invariants
 //
 //   - Inheritable and ambient are exactly what the spec says, never what the
-//     runtime happened to have (CVE-2022-29162): Apply overwrites inheritable
-//     with capset and clears ambient before raising.
+//     runtime happened to have (CVE-2022-29162): the stage overwrites
+//     inheritable with capset and clears ambient before raising.
 //   - A nil *specs.LinuxCapabilities means every set is empty, as runc does.
 //   - A name that is not in the table below is an error naming it. A name in
 //     the table whose number is above the running kernel's last capability
-//     (/proc/sys/kernel/cap_last_cap) is ignored and reported to the caller,
-//     who may warn, as runc does.
+//     (LastCap) is ignored and reported to the caller, who may warn, as
+//     runc does.
 //   - An ambient capability that is not in both permitted and inheritable is
-//     skipped, as runc skips (and warns about) an ambient raise the kernel
-//     refuses. The kernel would refuse it with EPERM; Sets.Unraisable reports
-//     such capabilities so the runtime can warn before it forks.
-//   - DropBounding drops every capability the kernel knows that keep lacks,
-//     including numbers newer than this table.
+//     not raised: the kernel would refuse it with EPERM, and runc skips it
+//     too.
 package caps

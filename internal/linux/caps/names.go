@@ -3,7 +3,6 @@ package caps
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -108,36 +107,6 @@ func (s Set) With(n int) Set {
 	return s | 1<<uint(n)
 }
 
-// Numbers returns the capability numbers in s, ascending.
-func (s Set) Numbers() []int {
-	var out []int
-	for n := 0; n < 64; n++ {
-		if s.Has(n) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// Names returns the names of the capabilities in s, in number order.
-func (s Set) Names() []string {
-	var out []string
-	for n := 0; n < 64; n++ {
-		if s.Has(n) {
-			out = append(out, Name(n))
-		}
-	}
-	return out
-}
-
-// String returns the names in s joined by commas, or "none".
-func (s Set) String() string {
-	if s == 0 {
-		return "none"
-	}
-	return strings.Join(s.Names(), ",")
-}
-
 // ParseNames turns capability names into a Set. A name not in the table is
 // an error naming it; a name in the table whose number is above lastCap (the
 // running kernel's last capability) is left out of the set and returned in
@@ -199,11 +168,4 @@ func FromSpec(c *specs.LinuxCapabilities, lastCap int) (s Sets, ignored []string
 		}
 	}
 	return s, ignored, nil
-}
-
-// Unraisable returns the ambient capabilities the kernel would refuse to
-// raise because they are not in both the permitted and the inheritable set;
-// Apply skips them.
-func (s Sets) Unraisable() Set {
-	return s.Ambient &^ (s.Permitted & s.Inheritable)
 }

@@ -51,17 +51,13 @@ func TestNameTableRoundTrip(t *testing.T) {
 func TestSet(t *testing.T) {
 	var s Set
 	s = s.With(unix.CAP_CHOWN).With(unix.CAP_CHECKPOINT_RESTORE).With(64).With(-1)
-	if !s.Has(0) || !s.Has(40) || s.Has(1) || s.Has(64) {
-		t.Fatalf("set %#x", uint64(s))
+	// Bit n for capability n, the kernel's layout; numbers outside 0-63
+	// change nothing.
+	if want := Set(1<<unix.CAP_CHOWN | 1<<unix.CAP_CHECKPOINT_RESTORE); s != want {
+		t.Fatalf("set %#x, want %#x", uint64(s), uint64(want))
 	}
-	if got := s.String(); got != "CAP_CHOWN,CAP_CHECKPOINT_RESTORE" {
-		t.Errorf("String() = %q", got)
-	}
-	if got := Set(0).String(); got != "none" {
-		t.Errorf("empty String() = %q", got)
-	}
-	if got := s.Numbers(); len(got) != 2 || got[0] != 0 || got[1] != 40 {
-		t.Errorf("Numbers() = %v", got)
+	if !s.Has(0) || !s.Has(40) || s.Has(1) || s.Has(64) || s.Has(-1) {
+		t.Fatalf("Has disagrees with set %#x", uint64(s))
 	}
 }
 
@@ -71,7 +67,7 @@ func TestParseNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := Set(0).With(unix.CAP_KILL).With(unix.CAP_CHOWN); s != want {
-		t.Errorf("set = %s, want %s", s, want)
+		t.Errorf("set = %#x, want %#x", uint64(s), uint64(want))
 	}
 	if strings.Join(ignored, " ") != "CAP_BPF CAP_CHECKPOINT_RESTORE" {
 		t.Errorf("ignored = %v", ignored)
@@ -115,11 +111,6 @@ func TestFromSpec(t *testing.T) {
 	if len(ignored) != 1 || ignored[0] != "CAP_BPF" {
 		t.Errorf("ignored = %v, want [CAP_BPF] once", ignored)
 	}
-	// CAP_CHOWN is ambient but not inheritable: the kernel would refuse it.
-	if got := s.Unraisable(); got != Set(0).With(unix.CAP_CHOWN) {
-		t.Errorf("Unraisable() = %s", got)
-	}
-
 	c.Ambient = []string{"CAP_NOPE"}
 	if _, _, err := FromSpec(c, 40); err == nil || !strings.Contains(err.Error(), "ambient") || !strings.Contains(err.Error(), "CAP_NOPE") {
 		t.Errorf("error = %v, want one naming the set and the capability", err)
@@ -137,23 +128,5 @@ func TestLastCap(t *testing.T) {
 	}
 	if want, _ := strconv.Atoi(strings.TrimSpace(string(b))); n != want {
 		t.Errorf("LastCap() = %d, want %d", n, want)
-	}
-}
-
-// These inputs are refused before any syscall, so they are safe to try in
-// the test process itself, root or not.
-func TestRefusedBeforeSyscalls(t *testing.T) {
-	if err := SwitchUser(1000, 1000, []uint32{5}, false); err == nil || !strings.Contains(err.Error(), "denied") {
-		t.Errorf("groups with setgroups denied: error = %v", err)
-	}
-	if err := SwitchUser(^uint32(0), 0, nil, true); err == nil {
-		t.Error("uid 4294967295 accepted; setresuid would read it as 'unchanged'")
-	}
-	if err := SwitchUser(0, 0, []uint32{^uint32(0)}, true); err == nil {
-		t.Error("group 4294967295 accepted")
-	}
-	err := Apply(Sets{Effective: Set(0).With(unix.CAP_KILL)})
-	if err == nil || !strings.Contains(err.Error(), "CAP_KILL") {
-		t.Errorf("effective outside permitted: error = %v", err)
 	}
 }

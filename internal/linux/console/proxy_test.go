@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,9 +27,11 @@ func pipe(t *testing.T) (r, w *os.File, err error) {
 	return r, w, err
 }
 
-// startShell runs script in /bin/sh on a new pty's slave, set up by
-// SetupSlave in a helper process, and returns the master. The test's own copy
-// of the slave is closed, so the master reports EIO once the shell is gone.
+// startShell runs script in /bin/sh on a new pty's slave, which is the
+// shell's standard input, output and error and the controlling terminal of
+// its new session (as the stage sets up a container's terminal), and
+// returns the master. The test's own copy of the slave is closed, so the
+// master reports EIO once the shell is gone.
 func startShell(t *testing.T, script string) (master *os.File, wait func() error) {
 	t.Helper()
 	master, slave, err := OpenPty("/dev/ptmx")
@@ -36,8 +39,9 @@ func startShell(t *testing.T, script string) (master *os.File, wait func() error
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { master.Close() })
-	cmd := helperCmd(t, "exec", slave)
-	cmd.Env = append(cmd.Env, helperScriptEnv+"="+script)
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

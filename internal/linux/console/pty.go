@@ -154,54 +154,6 @@ func checkSlave(fd int, path string, n uint32) error {
 	return nil
 }
 
-// SetupSlave makes slave the controlling terminal of a new session and the
-// standard input, output and error of the calling process, which is about to
-// execve the container's process.
-//
-// It starts a new session (setsid) unless the caller already leads one, as it
-// does when it was started with SysProcAttr.Setsid; makes slave the session's
-// controlling terminal (TIOCSCTTY, without stealing it from another session);
-// and dup3s it onto 0, 1 and 2 without O_CLOEXEC, so they survive execve.
-//
-// Preconditions: the caller is not a process-group leader that does not lead
-// its session (setsid would fail with EPERM), and nothing else in the process
-// uses descriptors 0-2 concurrently.
-// Postconditions: descriptors 0-2 are the slave and survive execve; slave
-// itself stays open and O_CLOEXEC (unless it was one of 0-2), so it closes on
-// execve, and the caller may close it earlier.
-func SetupSlave(slave *os.File) error {
-	return withFd(slave, func(sfd int) error {
-		pid := unix.Getpid()
-		sid, err := unix.Getsid(0)
-		if err != nil {
-			return fmt.Errorf("get session id: %w", os.NewSyscallError("getsid", err))
-		}
-		if sid != pid {
-			if _, err := unix.Setsid(); err != nil {
-				return fmt.Errorf("start a new session: %w", os.NewSyscallError("setsid", err))
-			}
-		}
-		// Argument 0: never steal a terminal that is already some other
-		// session's controlling terminal (that needs CAP_SYS_ADMIN and 1).
-		if err := retryEINTR(func() error { return unix.IoctlSetInt(sfd, unix.TIOCSCTTY, 0) }); err != nil {
-			return fmt.Errorf("make %s the controlling terminal: %w", slave.Name(), os.NewSyscallError("ioctl TIOCSCTTY", err))
-		}
-		for target := 0; target <= 2; target++ {
-			if target == sfd {
-				// dup3 refuses equal descriptors; clear close-on-exec instead.
-				if _, err := unix.FcntlInt(uintptr(sfd), unix.F_SETFD, 0); err != nil {
-					return fmt.Errorf("keep %s open across exec: %w", slave.Name(), os.NewSyscallError("fcntl", err))
-				}
-				continue
-			}
-			if err := retryEINTR(func() error { return unix.Dup3(sfd, target, 0) }); err != nil {
-				return fmt.Errorf("dup %s onto descriptor %d: %w", slave.Name(), target, os.NewSyscallError("dup3", err))
-			}
-		}
-		return nil
-	})
-}
-
 // openRetry opens path, retrying EINTR (which opening a tty can return), and
 // returns a *os.PathError.
 func openRetry(path string, flags int) (int, error) {

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"encoding/json"
 	"io"
 	"os"
 	"strings"
@@ -151,55 +150,5 @@ func TestCheckSlaveRejectsOtherPty(t *testing.T) {
 	defer null.Close()
 	if err := checkSlave(rawFd(t, null), "/dev/null", nB); err == nil {
 		t.Error("checkSlave accepted /dev/null")
-	}
-}
-
-func TestSetupSlave(t *testing.T) {
-	_, slave := openTestPty(t)
-	reportR, reportW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reportR.Close()
-	cmd := helperCmd(t, "report", slave, reportW)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	reportW.Close()
-	var r slaveReport
-	decErr := json.NewDecoder(reportR).Decode(&r)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("helper: %v", err)
-	}
-	if decErr != nil {
-		t.Fatalf("decode report: %v", decErr)
-	}
-	if r.Err != "" {
-		t.Fatalf("SetupSlave in child: %s", r.Err)
-	}
-
-	var st unix.Stat_t
-	if err := unix.Fstat(rawFd(t, slave), &st); err != nil {
-		t.Fatal(err)
-	}
-	if r.Sid != r.Pid {
-		t.Errorf("child sid %d, want its pid %d (a new session)", r.Sid, r.Pid)
-	}
-	if r.TtySid != r.Pid {
-		t.Errorf("terminal's session %d, want %d: not the controlling terminal", r.TtySid, r.Pid)
-	}
-	if r.TtyPgrp != r.Pgrp {
-		t.Errorf("terminal's foreground group %d, want the child's %d", r.TtyPgrp, r.Pgrp)
-	}
-	if r.TtyNr != int(st.Rdev) {
-		t.Errorf("controlling tty in /proc/self/stat %#x, want %#x", r.TtyNr, st.Rdev)
-	}
-	for fd := 0; fd <= 2; fd++ {
-		if !r.IsTTY[fd] || r.Rdev[fd] != st.Rdev {
-			t.Errorf("fd %d: tty %v rdev %#x, want the slave %#x", fd, r.IsTTY[fd], r.Rdev[fd], st.Rdev)
-		}
-		if r.CloseOnExec[fd] {
-			t.Errorf("fd %d is close-on-exec", fd)
-		}
 	}
 }

@@ -1,19 +1,23 @@
 // Package rlimit maps the runtime-spec's POSIX resource limit names to the
-// kernel's and applies process.rlimits to the calling process.
+// kernel's resource numbers and checks a spec's process.rlimits. It sets no
+// limit itself.
 //
-// It is imported by the container init and the exec path of berth-runtime;
-// it imports only the standard library, golang.org/x/sys/unix and the
-// runtime-spec types.
+// The runtime (internal/runtime) turns each rlimit into its resource number
+// with Parse and puts the list into the plan of the container-side stage
+// (internal/runtime/initstage, C). The stage sets the limits with
+// prlimit(2) on its own process, in the spec's order, stopping at the first
+// failure; limits belong to the process, not to a thread, and survive
+// execve. The stage explains an EPERM: a hard limit above fs.nr_open
+// (refused even with CAP_SYS_RESOURCE), or above the host's hard limit
+// without CAP_SYS_RESOURCE, which root on some hosts lacks.
 //
 // Invariants:
-//   - Resource limits belong to the process (all its threads), not to a
-//     thread, and survive execve, so Apply may run on any thread before it.
-//   - Apply goes through unix.Prlimit, which tells the Go runtime that
-//     RLIMIT_NOFILE was set on purpose; a raw prlimit64 would let
-//     syscall.Exec put back the soft limit Go saw at start-up.
-//   - The whole list is validated (names, duplicates, soft <= hard) before
-//     any limit changes, so a bad spec changes nothing.
-//   - Raising a hard limit needs CAP_SYS_RESOURCE, which root on some hosts
-//     lacks; the error then names the limit, the request and the host's
-//     ceiling instead of a bare EPERM.
+//   - An unknown name is an error naming it; names are matched exactly, as
+//     getrlimit(2) spells them ("RLIMIT_NOFILE").
+//   - Validate checks the whole list (names, duplicates, which the spec
+//     requires to be an error, and soft <= hard) without changing anything,
+//     so a bad spec can be refused before anything is created.
+//
+// Importers: internal/runtime and internal/specconv. It imports only the
+// standard library, golang.org/x/sys/unix and the runtime-spec types.
 package rlimit

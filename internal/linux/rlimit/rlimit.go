@@ -1,11 +1,8 @@
 package rlimit
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -59,55 +56,6 @@ func Validate(rlimits []specs.POSIXRlimit) error {
 		}
 	}
 	return nil
-}
-
-// Apply sets each limit on the calling process, in order, after Validate.
-// It stops at the first failure; limits before it stay applied.
-func Apply(rlimits []specs.POSIXRlimit) error {
-	if err := Validate(rlimits); err != nil {
-		return err
-	}
-	for _, l := range rlimits {
-		r, _ := Parse(l.Type)
-		want := unix.Rlimit{Cur: l.Soft, Max: l.Hard}
-		err := unix.Prlimit(0, r, &want, nil)
-		for errors.Is(err, unix.EINTR) {
-			err = unix.Prlimit(0, r, &want, nil)
-		}
-		if err != nil {
-			return explain(l, r, err)
-		}
-	}
-	return nil
-}
-
-// explain turns a failed prlimit into an error a user can act on.
-func explain(l specs.POSIXRlimit, r int, err error) error {
-	op := fmt.Sprintf("set %s to %s", l.Type, pair(l.Soft, l.Hard))
-	if !errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("%s: %w", op, os.NewSyscallError("prlimit", err))
-	}
-	// EPERM for RLIMIT_NOFILE above fs.nr_open comes even with
-	// CAP_SYS_RESOURCE (kernel/sys.c do_prlimit), so check it first.
-	if r == unix.RLIMIT_NOFILE {
-		if nrOpen, ok := readNrOpen(); ok && l.Hard > nrOpen {
-			return fmt.Errorf("%s: above the kernel's fs.nr_open of %d: %w", op, nrOpen, err)
-		}
-	}
-	var cur unix.Rlimit
-	if gerr := unix.Prlimit(0, r, nil, &cur); gerr == nil && l.Hard > cur.Max {
-		return fmt.Errorf("%s: hard limit above the host's %s needs CAP_SYS_RESOURCE: %w", op, limit(cur.Max), err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
-
-func readNrOpen() (uint64, bool) {
-	b, err := os.ReadFile("/proc/sys/fs/nr_open")
-	if err != nil {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	return n, err == nil
 }
 
 // limit spells a limit as ulimit(1) does.

@@ -85,7 +85,8 @@ type rule struct {
 // Compile validates s and builds its BPF program with libseccomp. Syscall
 // names libseccomp does not know are skipped; every other problem is an
 // error naming the offending value. Compile has no effect on the calling
-// thread and may run in any process on the same kernel as Load.
+// thread and may run in any process on the same kernel as the stage that
+// loads the program.
 func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 	if s == nil {
 		return nil, errors.New("compile seccomp filter: no seccomp section")

@@ -86,7 +86,7 @@ func TestSkippedRules(t *testing.T) {
 		},
 	})
 	if !reflect.DeepEqual(base.prog, same.prog) {
-		t.Errorf("programs differ: %d and %d instructions", base.Len(), same.Len())
+		t.Errorf("programs differ: %d and %d instructions", len(base.prog), len(same.prog))
 	}
 	// Same action, other errno: not the default, so it is a rule.
 	other := mustCompile(t, specs.LinuxSeccomp{
@@ -96,8 +96,8 @@ func TestSkippedRules(t *testing.T) {
 			{Names: []string{"getpid"}, Action: specs.ActErrno, ErrnoRet: uptr(38)},
 		},
 	})
-	if other.Len() <= base.Len() {
-		t.Errorf("rule with another errno was dropped: %d instructions", other.Len())
+	if len(other.prog) <= len(base.prog) {
+		t.Errorf("rule with another errno was dropped: %d instructions", len(other.prog))
 	}
 	// A syscall of another architecture only (chown32 is i386's) is
 	// accepted for a native-only amd64 filter.
@@ -120,8 +120,8 @@ func TestArchitectures(t *testing.T) {
 		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32, specs.ArchAARCH64},
 		Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}},
 	})
-	if multi.Len() <= native.Len() {
-		t.Errorf("extra architectures did not grow the program: %d vs %d instructions", multi.Len(), native.Len())
+	if len(multi.prog) <= len(native.prog) {
+		t.Errorf("extra architectures did not grow the program: %d vs %d instructions", len(multi.prog), len(native.prog))
 	}
 	// The native architecture is always in: a list without it still
 	// checks native syscalls.
@@ -137,7 +137,7 @@ func TestArchitectures(t *testing.T) {
 		}
 	}
 	if !auditArches[unix.AUDIT_ARCH_X86_64] || !auditArches[unix.AUDIT_ARCH_AARCH64] {
-		t.Errorf("program does not check both x86_64 and aarch64 (%d instructions)", foreign.Len())
+		t.Errorf("program does not check both x86_64 and aarch64 (%d instructions)", len(foreign.prog))
 	}
 }
 
@@ -165,8 +165,8 @@ func TestFlags(t *testing.T) {
 				}
 			}
 			f := mustCompile(t, specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/l", Flags: tc.flags, Syscalls: tc.rules})
-			if f.flags != tc.want || f.Notify() != (tc.rules != nil) {
-				t.Errorf("flags = %#x, notify %v; want %#x", f.flags, f.Notify(), tc.want)
+			if f.flags != tc.want || f.notify != (tc.rules != nil) {
+				t.Errorf("flags = %#x, notify %v; want %#x", f.flags, f.notify, tc.want)
 			}
 		})
 	}
@@ -238,7 +238,7 @@ func TestDockerDefaultProfile(t *testing.T) {
 	needBusybox(t)
 	s := dockerProfile(t)
 	f := mustCompile(t, *s)
-	t.Logf("Docker's default profile: %d rules, %d BPF instructions", len(s.Syscalls), f.Len())
+	t.Logf("Docker's default profile: %d rules, %d BPF instructions", len(s.Syscalls), len(f.prog))
 
 	dir := t.TempDir()
 	r := runPlan(t, plan{

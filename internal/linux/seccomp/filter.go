@@ -1,66 +1,20 @@
 package seccomp
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"runtime"
 	"sort"
-	"unsafe"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
-// Filter is a compiled, not yet loaded, seccomp filter: the BPF program and
-// the flags for seccomp(2). It holds no C memory, so it needs no release.
+// Filter is a compiled seccomp filter: the BPF program, the flags for
+// seccomp(2) and whether it has SCMP_ACT_NOTIFY rules. It holds no C
+// memory, so it needs no release; Encode hands it on.
 type Filter struct {
 	prog   []unix.SockFilter
 	flags  uintptr // SECCOMP_FILTER_FLAG_* passed to seccomp(2)
 	notify bool
-}
-
-// Notify reports whether the filter has SCMP_ACT_NOTIFY rules: then Load
-// returns a listener descriptor that must reach the agent at the spec's
-// listenerPath (DialListener, SendNotify).
-func (f *Filter) Notify() bool { return f.notify }
-
-// Len is the number of BPF instructions in the program.
-func (f *Filter) Len() int { return len(f.prog) }
-
-// Load installs the filter on the calling thread with seccomp(2), without
-// SECCOMP_FILTER_FLAG_TSYNC, and returns the SCMP_ACT_NOTIFY listener, or -1
-// when the filter has no notify rule. The listener is O_CLOEXEC (the kernel
-// creates it so), so it does not leak into the container program; the
-// caller sends it with SendNotify and closes it.
-//
-// Preconditions: see the package documentation. The calling goroutine is
-// locked to its OS thread for good and execs from it; the thread has
-// no_new_privs or CAP_SYS_ADMIN; from here on every syscall of this thread
-// is filtered.
-//
-// Postconditions: this thread, and threads and processes it creates from
-// now on, run under the filter, which execve keeps. Other threads of the
-// process are unaffected.
-func (f *Filter) Load() (notifyFD int, err error) {
-	if f == nil || len(f.prog) == 0 {
-		return -1, errors.New("load seccomp filter: empty filter")
-	}
-	prog := unix.SockFprog{Len: uint16(len(f.prog)), Filter: &f.prog[0]}
-	// seccomp(2) does not sleep, so it cannot fail with EINTR.
-	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, f.flags, uintptr(unsafe.Pointer(&prog)))
-	runtime.KeepAlive(f)
-	if errno != 0 {
-		err := os.NewSyscallError("seccomp", errno)
-		if errno == unix.EACCES {
-			return -1, fmt.Errorf("load seccomp filter: %w (the thread needs no_new_privs or CAP_SYS_ADMIN)", err)
-		}
-		return -1, fmt.Errorf("load seccomp filter: %w", err)
-	}
-	if f.flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
-		return -1, nil
-	}
-	return int(r), nil
 }
 
 // flagBits are the filter flags the spec may name, and their bits.
@@ -71,12 +25,13 @@ var flagBits = map[specs.LinuxSeccompFlag]uintptr{
 	specs.LinuxSeccompFlagWaitKillableRecv: unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
 }
 
-// filterFlags turns the spec's flags into the bits Load passes to
+// filterFlags turns the spec's flags into the bits the stage passes to
 // seccomp(2). TSYNC is accepted and dropped (see the package
 // documentation); WAIT_KILLABLE_RECV only means something for a listener,
 // and the kernel refuses it without one, so it is dropped when the filter
 // has no notify rule, as libseccomp does. A flag the running kernel lacks is
-// an error here, at compile time, rather than an EINVAL from Load.
+// an error here, at compile time, rather than an EINVAL from the stage's
+// seccomp(2) inside a half-made container.
 func filterFlags(names []specs.LinuxSeccompFlag, notify bool) (uintptr, error) {
 	var flags uintptr
 	if notify {
@@ -136,8 +91,9 @@ func supportedFlags() []string {
 }
 
 // Encoded is a compiled filter in a form that travels between processes:
-// the runtime compiles the spec's profile once, before anything is created,
-// and hands the program to the process that loads it.
+// the runtime compiles the spec's profile once, before anything is created
+// (and caches it), and puts the program and flags into the plan of the
+// stage that loads it (internal/runtime/initstage).
 type Encoded struct {
 	Prog   []unix.SockFilter `json:"prog"`
 	Flags  uintptr           `json:"flags"`
@@ -147,12 +103,4 @@ type Encoded struct {
 // Encode returns the filter's program and flags.
 func (f *Filter) Encode() *Encoded {
 	return &Encoded{Prog: f.prog, Flags: f.flags, Notify: f.notify}
-}
-
-// Filter rebuilds a filter from its encoding.
-func (e *Encoded) Filter() (*Filter, error) {
-	if e == nil || len(e.Prog) == 0 || len(e.Prog) > 0xffff {
-		return nil, errors.New("decode seccomp filter: empty or oversized program")
-	}
-	return &Filter{prog: e.Prog, flags: e.Flags, notify: e.Notify}, nil
 }

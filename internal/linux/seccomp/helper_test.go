@@ -5,6 +5,7 @@ package seccomp
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -21,8 +23,9 @@ import (
 
 // childEnv carries a plan (JSON) to a re-executed test binary, which then
 // runs it instead of the tests. Loading a filter is irreversible, so only
-// such children ever call Load; the child does it from its main thread,
-// locked for its whole life, exactly as the container init does.
+// such children ever call load; the child does it from its main thread,
+// locked for its whole life, so the filter and the calls after it are on
+// the same thread.
 const childEnv = "BERTH_SECCOMP_TEST_PLAN"
 
 func init() {
@@ -45,15 +48,16 @@ func TestMain(m *testing.M) {
 }
 
 // plan is what a child does: compile Spec, optionally connect to its
-// listenerPath, set no_new_privs, load, send the listener, then make Calls
+// listenerPath, set no_new_privs, load the encoded program (what the
+// runtime puts into the stage's plan), send the listener, then make Calls
 // in order, printing one "call <i> <errno>" line each (0 for success).
 type plan struct {
 	Spec   specs.LinuxSeccomp
-	Notify bool // dial Spec.ListenerPath and SendNotify after Load
+	Notify bool // dial Spec.ListenerPath and sendNotify after load
 	Calls  []call
 }
 
-// call is one step after Load.
+// call is one step after load.
 type call struct {
 	// Op is "raw" (Nr with Args), "mkdir" (mkdirat(AT_FDCWD, Path)),
 	// "threads" (print the Seccomp mode of this and the other threads)
@@ -100,13 +104,13 @@ func runChild(planJSON string) error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return err
 	}
-	fd, err := f.Load()
+	fd, err := load(f.Encode())
 	if err != nil {
 		return err
 	}
 	fmt.Printf("listener %v\n", fd >= 0)
 	if conn != nil {
-		if err := SendNotify(conn, fd, state); err != nil {
+		if err := sendNotify(conn, fd, state); err != nil {
 			return err
 		}
 		unix.Close(fd)
@@ -131,6 +135,45 @@ func runChild(planJSON string) error {
 			return fmt.Errorf("unknown op %q", c.Op)
 		}
 		fmt.Printf("call %d %d\n", i, int(errno))
+	}
+	return nil
+}
+
+// load installs an encoded program on the calling thread the way the
+// stage does (process.c, load_seccomp): one seccomp(2) call with the
+// encoded flags, no TSYNC, returning the notify listener or -1. The tests
+// load what Encode produces, so they check the program and flags the
+// runtime hands the stage.
+func load(e *Encoded) (int, error) {
+	if e == nil || len(e.Prog) == 0 || len(e.Prog) > 0xffff {
+		return -1, errors.New("load seccomp filter: empty or oversized program")
+	}
+	prog := unix.SockFprog{Len: uint16(len(e.Prog)), Filter: &e.Prog[0]}
+	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, e.Flags, uintptr(unsafe.Pointer(&prog)))
+	runtime.KeepAlive(e)
+	if errno != 0 {
+		return -1, fmt.Errorf("load seccomp filter: %w", os.NewSyscallError("seccomp", errno))
+	}
+	if e.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
+		return -1, nil
+	}
+	return int(r), nil
+}
+
+// sendNotify sends state and the listener fd over conn in one sendmsg,
+// the descriptor as SCM_RIGHTS, as the stage does; a short write is
+// finished with the rest of the state alone.
+func sendNotify(conn *os.File, fd int, state []byte) error {
+	oob := unix.UnixRights(fd)
+	for len(state) > 0 {
+		n, err := unix.SendmsgN(int(conn.Fd()), state, oob, nil, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("send seccomp listener: %w", os.NewSyscallError("sendmsg", err))
+		}
+		state, oob = state[n:], nil
 	}
 	return nil
 }

@@ -44,7 +44,7 @@ func TestErrnoRules(t *testing.T) {
 	r.mustExit(t)
 	r.wantErrnos(t, int(unix.EPERM), 38, 0, 0)
 	if !strings.Contains(r.stdout, "listener false") {
-		t.Errorf("Load returned a listener for a filter without notify rules:\n%s", r.stdout)
+		t.Errorf("load returned a listener for a filter without notify rules:\n%s", r.stdout)
 	}
 	if _, err := os.Stat(dir + "/a"); err == nil {
 		t.Error("mkdirat returned EPERM but the directory exists")

@@ -1,27 +1,32 @@
 package seccomp
 
 // Handing the SCMP_ACT_NOTIFY listener to the agent at listenerPath
-// (runtime-spec config-linux.md, "seccomp"; the same wire format as runc):
+// (runtime-spec config-linux.md, "seccomp"; the same wire format as runc).
+// The runtime prepares everything; the stage (internal/runtime/initstage,
+// C) only loads the program and sends:
 //
-//	container init                                  agent at listenerPath
-//	  state := ProcessState(...)    (marshalled before Load: no allocation
-//	                                 needs to happen under the filter)
-//	  conn := DialListener(path)    ---- connect --->   accept
-//	     (before pivot_root, while the host path is reachable)
-//	  fd := filter.Load()
-//	  SendNotify(conn, fd, state)   ---- sendmsg --->   recvmsg
-//	     data: ContainerProcessState JSON, fds: ["seccompFd"]
-//	     SCM_RIGHTS: [fd]            (both in one sendmsg)
-//	  close(fd); close(conn)        ---- EOF ------->   NotifReceive / NotifRespond
-//	  execve(program)                                   ... for the container's life
+//	runtime (host side)              stage (container init or exec)   agent at listenerPath
+//	  conn := DialListener(path)     ---------- connect ---------->   accept
+//	     (the runtime's mount namespace and credentials, before the
+//	      container exists)
+//	  passes conn to the stage as
+//	  _BERTH_SECCOMPFD  ----------->
+//	  state := ProcessState(...)
+//	  puts prog, flags and state
+//	  into the plan  -------------->
+//	                                 fd := seccomp(SET_MODE_FILTER)
+//	                                 sendmsg(conn)  ---- sendmsg -->   recvmsg
+//	                                   data: ContainerProcessState JSON, fds: ["seccompFd"]
+//	                                   SCM_RIGHTS: [fd]  (both in one sendmsg)
+//	                                 close(fd); close(conn) -- EOF ->  NotifReceive / NotifRespond
+//	                                 execve(program)                   ... for the container's life
 //
 // Until the agent holds the listener nobody can answer a notification, so
-// the init must make no notified syscall before SendNotify returns; Compile
-// refuses the two that cannot be avoided (see doc.go).
+// the stage must make no notified syscall before its sendmsg returns;
+// Compile refuses the two that cannot be avoided (see doc.go).
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,7 +39,7 @@ import (
 // sunPathMax is the size of sockaddr_un.sun_path on Linux.
 const sunPathMax = 108
 
-// ProcessState marshals the message SendNotify sends: the container's
+// ProcessState marshals the message sent with the listener: the container's
 // state, pid (the init's pid as the runtime sees it, in the runtime's pid
 // namespace, not 1) and listenerMetadata, with fds naming the one
 // descriptor that travels with it.
@@ -56,8 +61,9 @@ func ProcessState(state specs.State, pid int, metadata string) ([]byte, error) {
 // listenerPath) and returns it as a blocking, O_CLOEXEC *os.File. Paths
 // longer than sun_path are reached through /proc/self/fd.
 //
-// The init calls it before pivot_root, while path is reachable; connecting
-// needs write permission on the socket for the init's credentials.
+// The runtime calls it before the container exists, from its own mount
+// namespace and with its own credentials, so the path is always reachable
+// and the connection does not depend on what the container may see or do.
 func DialListener(path string) (*os.File, error) {
 	target := path
 	if len(path) >= sunPathMax {
@@ -90,29 +96,6 @@ func DialListener(path string) (*os.File, error) {
 		return nil, fmt.Errorf("connect to seccomp listener %s: %w", path, os.NewSyscallError("connect", err))
 	}
 	return os.NewFile(uintptr(fd), path), nil
-}
-
-// SendNotify sends state (from ProcessState) and the listener fd over conn
-// in one sendmsg, the descriptor as SCM_RIGHTS. It neither closes conn nor
-// fd. Should the socket take only part of a large state, the rest follows
-// with plain writes; the descriptor rides with the first byte.
-func SendNotify(conn *os.File, fd int, state []byte) error {
-	if len(state) == 0 {
-		return errors.New("send seccomp listener: empty state")
-	}
-	sock := int(conn.Fd())
-	oob := unix.UnixRights(fd)
-	for len(state) > 0 {
-		n, err := unix.SendmsgN(sock, state, oob, nil, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("send seccomp listener: %w", os.NewSyscallError("sendmsg", err))
-		}
-		state, oob = state[n:], nil
-	}
-	return nil
 }
 
 func openPath(dir string) (int, error) {

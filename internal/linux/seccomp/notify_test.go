@@ -109,7 +109,7 @@ func TestNotify(t *testing.T) {
 		}
 	}
 	if !strings.Contains(r.stdout, "listener true") {
-		t.Errorf("Load returned no listener:\n%s", r.stdout)
+		t.Errorf("load returned no listener:\n%s", r.stdout)
 	}
 }
 
@@ -158,7 +158,7 @@ func TestDialListenerLongPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := SendNotify(conn, int(os.Stdin.Fd()), state); err != nil {
+	if err := sendNotify(conn, int(os.Stdin.Fd()), state); err != nil {
 		t.Fatal(err)
 	}
 	buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4))
