@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-project/berth/internal/linux/cgroups"
 	"github.com/berth-project/berth/internal/linux/cgroups/systemd"
+	consolesock "github.com/berth-project/berth/internal/linux/console"
 	"github.com/berth-project/berth/internal/linux/nsenter"
 	"github.com/berth-project/berth/internal/linux/selfexe"
 	"github.com/berth-project/berth/internal/linux/userns"
@@ -204,7 +205,7 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 		if o.ConsoleConn != nil {
 			console = o.ConsoleConn
 		} else {
-			console, err = dialConsole(o.ConsoleSocket)
+			console, err = consolesock.ConnectSocket(o.ConsoleSocket)
 			if err != nil {
 				return nil, err
 			}
@@ -377,7 +378,7 @@ func (c *Container) startInit(o *CreateOptions, spec *specs.Spec, mgr cgroups.Ma
 		noPivot: o.NoPivot, noNewKeyring: o.NoNewKeyring, preserveFDs: o.PreserveFDs,
 		newNS: newNS, userNS: cloneflags&unix.CLONE_NEWUSER != 0 || joinsUser(plan) || inUserNS(),
 		cgroup: view, console: console != nil, pid: proc.Pid, nsPid: proc.Pid,
-		seccomp: filter, idmapFDs: idmaps,
+		seccomp: filter, idmapFDs: idmaps, warn: o.warn,
 	}
 	in.cgroup.Namespaced = in.hasNS(specs.CgroupNamespace)
 	if h := spec.Hooks; h != nil && len(h.CreateContainer)+len(h.StartContainer) > 0 {
@@ -503,19 +504,6 @@ func socketPair() (parent, child *os.File, err error) {
 		return nil, nil, fmt.Errorf("sync socket: %w", os.NewSyscallError("fcntl", err))
 	}
 	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
-}
-
-// dialConsole connects to the --console-socket.
-func dialConsole(path string) (*os.File, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("connect to console socket %s: %w", path, err)
-	}
-	return os.NewFile(uintptr(fd), path), nil
 }
 
 // writePidFile writes pid atomically, as containerd and podman read it

@@ -33,8 +33,8 @@ func (c *Container) Delete(force bool) error {
 		return fmt.Errorf("remove state of %s: %w", c.st.ID, err)
 	}
 	c.Close()
-	if status != Created && c.st.Spec.Hooks != nil && len(c.st.Spec.Hooks.Poststop) > 0 {
-		if err := runHooks("poststop", c.st.Spec.Hooks.Poststop, c.hookState(Stopped)); err != nil {
+	if h := c.specMeta().Hooks; status != Created && h != nil && len(h.Poststop) > 0 {
+		if err := runHooks("poststop", h.Poststop, c.hookState(Stopped)); err != nil {
 			return &Warning{Err: err}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/berth-project/berth/internal/linux/cgroups/systemd"
+	consolesock "github.com/berth-project/berth/internal/linux/console"
 	"github.com/berth-project/berth/internal/linux/nsenter"
 	"github.com/berth-project/berth/internal/linux/selfexe"
 	"github.com/berth-project/berth/internal/runtime/syncmsg"
@@ -79,13 +80,17 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 	if p.Terminal {
 		if o.ConsoleConn != nil {
 			console = o.ConsoleConn
-		} else if console, err = dialConsole(o.ConsoleSocket); err != nil {
+		} else if console, err = consolesock.ConnectSocket(o.ConsoleSocket); err != nil {
 			return nil, err
 		} else {
 			defer console.Close()
 		}
 	}
-	filter, listener, err := compileSeccomp(c.root, c.st.Spec.Linux.Seccomp)
+	spec, err := c.spec()
+	if err != nil {
+		return nil, err
+	}
+	filter, listener, err := compileSeccomp(c.root, spec.Linux.Seccomp)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +153,7 @@ func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
 		}
 	}
 	stagePlan, err := execPlan(&stageInput{
-		exec: true, id: c.st.ID, bundle: c.st.Bundle, spec: c.st.Spec, process: p,
+		exec: true, id: c.st.ID, bundle: c.st.Bundle, spec: spec, process: p,
 		preserveFDs: o.PreserveFDs, console: console != nil, pid: c.st.InitPid, seccomp: filter,
 	})
 	if err != nil {

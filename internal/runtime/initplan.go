@@ -47,6 +47,8 @@ type stageInput struct {
 	// idmapFDs holds, by index in the spec's mounts, the stage's
 	// descriptor of the user namespace made for that mount's own mappings.
 	idmapFDs map[int]int
+	// warn receives what the container does without (nil: dropped).
+	warn func(string)
 }
 
 func (in *stageInput) hasNS(t specs.LinuxNamespaceType) bool {
@@ -426,9 +428,25 @@ func planProcess(in *stageInput) (*initstage.Process, error) {
 	if err != nil {
 		return nil, stepError("capabilities", err)
 	}
-	sets, _, err := caps.FromSpec(p.Capabilities, last)
+	sets, ignored, err := caps.FromSpec(p.Capabilities, last)
 	if err != nil {
 		return nil, stepError("capabilities", err)
+	}
+	if in.warn != nil {
+		for _, name := range ignored {
+			in.warn(fmt.Sprintf("capability %s is unknown to this kernel: ignored", name))
+		}
+		// The kernel raises an ambient capability only if it is both
+		// permitted and inheritable; the stage skips the others.
+		if skip := sets.Ambient &^ (sets.Permitted & sets.Inheritable); skip != 0 {
+			var names []string
+			for n := 0; n < 64; n++ {
+				if skip.Has(n) {
+					names = append(names, caps.Name(n))
+				}
+			}
+			in.warn(fmt.Sprintf("ambient capabilities %s are not both permitted and inheritable: not raised", strings.Join(names, ", ")))
+		}
 	}
 	out.Bounding, out.Effective, out.Inheritable = uint64(sets.Bounding), uint64(sets.Effective), uint64(sets.Inheritable)
 	out.Permitted, out.Ambient = uint64(sets.Permitted), uint64(sets.Ambient)

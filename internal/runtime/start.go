@@ -33,8 +33,8 @@ func (c *Container) Start() error {
 	if msg != "" {
 		return fmt.Errorf("container init: %s", msg)
 	}
-	if c.st.Spec.Hooks != nil && len(c.st.Spec.Hooks.Poststart) > 0 {
-		if err := runHooks("poststart", c.st.Spec.Hooks.Poststart, c.hookState(Running)); err != nil {
+	if h := c.specMeta().Hooks; h != nil && len(h.Poststart) > 0 {
+		if err := runHooks("poststart", h.Poststart, c.hookState(Running)); err != nil {
 			if kerr := c.killAll(Running); kerr != nil {
 				return fmt.Errorf("%w; stopping the container: %v", err, kerr)
 			}

@@ -57,9 +57,20 @@ type Container struct {
 	lock  *os.File
 	st    stored
 	stamp stateStamp // state.json as this handle last read or wrote it
-	// specJSON is st.Spec as JSON, when the creator had it (see
-	// CreateOptions.SpecJSON); whoever changes st.Spec clears it.
+	// specJSON is the spec as JSON, when the creator had it (see
+	// CreateOptions.SpecJSON) or state.json was read; st.Spec is nil until
+	// something needs the decoded spec (spec), since decoding it is a real
+	// part of a short command's time, and start, delete and state need
+	// only its hooks and annotations (meta). Whoever changes st.Spec
+	// clears specJSON.
 	specJSON []byte
+	meta     *specMeta
+}
+
+// specMeta is the part of the spec that start, delete, state and hooks need.
+type specMeta struct {
+	Hooks       *specs.Hooks      `json:"hooks,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // storedJSON is stored with the spec already encoded.
@@ -173,12 +184,41 @@ func (c *Container) read(ifChanged bool) error {
 	if err != nil {
 		return fmt.Errorf("read state of %s: %w", id, err)
 	}
-	var fresh stored
+	var fresh storedJSON
 	if err := json.Unmarshal(data, &fresh); err != nil {
 		return fmt.Errorf("decode state of %s: %w", id, err)
 	}
-	c.st, c.stamp = fresh, stampOf(&st)
+	if len(fresh.Spec) == 0 || string(fresh.Spec) == "null" {
+		return fmt.Errorf("decode state of %s: no spec", id)
+	}
+	c.st, c.specJSON, c.meta, c.stamp = fresh.stored, fresh.Spec, nil, stampOf(&st)
 	return nil
+}
+
+// spec returns the container's spec, decoding it on first use.
+func (c *Container) spec() (*specs.Spec, error) {
+	if c.st.Spec == nil {
+		var s specs.Spec
+		if err := json.Unmarshal(c.specJSON, &s); err != nil {
+			return nil, fmt.Errorf("decode spec in the state of %s: %w", c.st.ID, err)
+		}
+		c.st.Spec = &s
+	}
+	return c.st.Spec, nil
+}
+
+// specMeta returns the spec's hooks and annotations, decoding only those
+// when the spec itself was not needed yet. A spec that does not decode
+// has none (spec reports the error where the whole spec is needed).
+func (c *Container) specMeta() *specMeta {
+	switch {
+	case c.st.Spec != nil:
+		return &specMeta{Hooks: c.st.Spec.Hooks, Annotations: c.st.Spec.Annotations}
+	case c.meta == nil:
+		c.meta = &specMeta{}
+		json.Unmarshal(c.specJSON, c.meta)
+	}
+	return c.meta
 }
 
 // Reload takes the lock of a container this process closed before and
@@ -220,7 +260,7 @@ func (c *Container) Close() error {
 func (c *Container) ID() string { return c.st.ID }
 
 // Spec returns the configuration the container was created with.
-func (c *Container) Spec() *specs.Spec { return c.st.Spec }
+func (c *Container) Spec() (*specs.Spec, error) { return c.spec() }
 
 // Pid returns the host pid of the container's init.
 func (c *Container) Pid() int { return c.st.InitPid }
@@ -229,7 +269,9 @@ func (c *Container) Pid() int { return c.st.InitPid }
 func (c *Container) save() error {
 	var v any = &c.st
 	if c.specJSON != nil {
-		v = &storedJSON{stored: c.st, Spec: c.specJSON}
+		st := c.st
+		st.Spec = nil // what specJSON holds
+		v = &storedJSON{stored: st, Spec: c.specJSON}
 	}
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -350,7 +392,7 @@ func (c *Container) State() *State {
 			ID:          c.st.ID,
 			Status:      specs.ContainerState(c.Status()),
 			Bundle:      c.st.Bundle,
-			Annotations: c.st.Spec.Annotations,
+			Annotations: c.specMeta().Annotations,
 		},
 		Rootfs:  c.st.Rootfs,
 		Created: c.st.Created,
@@ -369,7 +411,7 @@ func (c *Container) hookState(status Status) *specs.State {
 		ID:          c.st.ID,
 		Status:      specs.ContainerState(status),
 		Bundle:      c.st.Bundle,
-		Annotations: c.st.Spec.Annotations,
+		Annotations: c.specMeta().Annotations,
 	}
 	if status != Stopped {
 		s.Pid = c.st.InitPid

@@ -17,12 +17,16 @@ func (c *Container) Update(r *specs.LinuxResources) (warnings []string, err erro
 	if err != nil {
 		return nil, err
 	}
-	merged := mergeResources(c.st.Spec.Linux.Resources, r)
+	spec, err := c.spec()
+	if err != nil {
+		return nil, err
+	}
+	merged := mergeResources(spec.Linux.Resources, r)
 	apply := *r
 	if len(r.Devices) > 0 {
 		// Devices are a list, not a field: the new list replaces the old,
 		// completed with the runtime's own devices as at create.
-		tmp := *c.st.Spec
+		tmp := *spec
 		tmpLinux := *tmp.Linux
 		tmpLinux.Resources = &apply
 		tmp.Linux = &tmpLinux
@@ -32,7 +36,7 @@ func (c *Container) Update(r *specs.LinuxResources) (warnings []string, err erro
 	if err != nil {
 		return warnings, fmt.Errorf("update resources of %s: %w", c.st.ID, err)
 	}
-	c.st.Spec.Linux.Resources = merged
+	spec.Linux.Resources = merged
 	c.specJSON = nil
 	return warnings, c.save()
 }

@@ -139,13 +139,8 @@ func validateProcess(p *specs.Process) error {
 	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
 		return invalid("process.cwd %q must be an absolute path", p.Cwd)
 	}
-	for _, r := range p.Rlimits {
-		if _, err := rlimit.Parse(r.Type); err != nil {
-			return invalid("%v", err)
-		}
-		if r.Soft > r.Hard {
-			return invalid("rlimit %s: soft limit %d exceeds hard limit %d", r.Type, r.Soft, r.Hard)
-		}
+	if err := rlimit.Validate(p.Rlimits); err != nil {
+		return invalid("process.rlimits: %v", err)
 	}
 	if err := procattr.ValidateScheduler(p.Scheduler); err != nil {
 		return invalid("process.scheduler: %v", err)

@@ -78,7 +78,12 @@ func cmdExec(g *globals, args []string) error {
 			c.Close()
 			return usagef("expected a command to run, or --process")
 		}
-		p = processFromContainer(c.Spec())
+		spec, err := c.Spec()
+		if err != nil {
+			c.Close()
+			return err
+		}
+		p = processFromContainer(spec)
 		p.Args = fs.Args()[1:]
 		p.Terminal = tty
 	}
