@@ -40,7 +40,8 @@ var binOnce = sync.OnceValues(func() (string, error) {
 	cmd := exec.Command("go", "build", "-trimpath", "-tags", "osusergo,netgo",
 		"-ldflags", "-s -w -linkmode external -extldflags -static", "-o", bin, "./cmd/berth-runtime")
 	cmd.Dir = mod
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	// As the Makefile builds it (RUNTIME_GOEXPERIMENT).
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOEXPERIMENT=jsonv2")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build berth-runtime: %v\n%s", err, out)
 	}
