@@ -2,11 +2,15 @@
 // of the namespaces: creating the container's init, the create/start
 // handshake, state under --root, kill, delete, exec and queries.
 //
-// Each verb is its own file. The process inside the container is
-// internal/runtime/initproc; the two talk through internal/runtime/syncmsg.
+// Each verb is its own file. The process inside the container is the C
+// stage of internal/runtime/initstage, which executes the plan initplan.go
+// compiles from the spec; the two talk through internal/runtime/syncmsg.
 // docs/runtime.md draws the whole sequence.
 //
 // Invariants:
+//   - The stage decides only what it sees at run time (what the rootfs
+//     holds, what the kernel answers): every name, option and value of
+//     the spec is resolved and validated here, into the plan.
 //   - state.json is written atomically (temp file, rename) while
 //     holding the flock of the container's directory; every verb that
 //     changes a container holds that lock.

@@ -30,6 +30,8 @@
 // Errors go to the runtime as syncmsg error messages naming the step; once
 // the init waits on the exec fifo, into the fifo, where `start` reads them.
 //
-// Importers: cmd/berth-runtime (via internal/runtime/cli, for the
-// constructor) and internal/runtime (Plan).
+// Importers: internal/runtime (Plan) and internal/runtime/cli (the kind
+// names). Every binary that links internal/runtime carries the constructor
+// (berth-shim too); it acts only in a process started as "init" or
+// "exec-child".
 package initstage
