@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/test/fixture"
@@ -432,4 +433,78 @@ func specHostMountinfoMentions(t *testing.T, fstype, bin string) bool {
 		}
 	}
 	return false
+}
+
+// TestSpecHostileDevAndCwd: with no /dev mount in the spec, the runtime
+// makes the default devices and /dev's links in the image's /dev, and the
+// working directory where the spec says. An image whose /dev and whose
+// working directory's parent are symlinks climbing out of the rootfs gets
+// them inside the rootfs, where the links would point if the rootfs were
+// /, and nothing on the host (CVE-2024-45310 class).
+func TestSpecHostileDevAndCwd(t *testing.T) {
+	t.Parallel()
+	r := runtimetest.New(t)
+	escDev := filepath.Join("/tmp", specID(t, "berth-evil-dev"))
+	os.RemoveAll(escDev)
+	t.Cleanup(func() { os.RemoveAll(escDev) })
+	if err := os.Mkdir(escDev, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The working directory through a link that climbs to /tmp: the
+	// host's /tmp/<work> must not appear.
+	work := specID(t, "berth-evil-work")
+	hostWork := filepath.Join("/tmp", work)
+	os.RemoveAll(hostWork)
+	t.Cleanup(func() { os.RemoveAll(hostWork) })
+
+	b := fixture.Bundle(t)
+	var mounts []specs.Mount
+	for _, m := range b.Spec.Mounts {
+		if m.Destination != "/dev" && !strings.HasPrefix(m.Destination, "/dev/") {
+			mounts = append(mounts, m)
+		}
+	}
+	b.Spec.Mounts = mounts
+	b.Spec.Process.Cwd = "/evil-cwd/" + work
+	if err := os.RemoveAll(filepath.Join(b.Rootfs, "dev")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(b.Rootfs, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"dev": "../../../../../../.." + escDev, "evil-cwd": "../../../../../../../tmp"} {
+		if err := os.Symlink(target, filepath.Join(b.Rootfs, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		if ents, err := os.ReadDir(escDev); err != nil || len(ents) != 0 {
+			t.Errorf("host directory %s: %d entries (%v) after the run, want it empty", escDev, len(ents), err)
+		}
+		if _, err := os.Lstat(hostWork); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("host %s exists after the run (lstat: %v)", hostWork, err)
+		}
+	}()
+
+	out, stderr, err := specRun(t, r, b, specID(t, "hostile-dev"), "/bin/sh", "-c", "pwd -P; ls /dev/")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr)
+	}
+	lines := strings.Fields(out)
+	if len(lines) == 0 || lines[0] != "/tmp/"+work {
+		t.Errorf("working directory %q, want /tmp/%s (inside the rootfs)", out, work)
+	}
+	for _, want := range []string{"null", "zero", "urandom", "tty", "fd", "stdin"} {
+		if !slices.Contains(lines[1:], want) {
+			t.Errorf("/dev in the container lacks %s: %v", want, lines[1:])
+		}
+	}
+	// Made inside the rootfs, where the links lead from its root.
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(b.Rootfs, escDev, "null"), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+		t.Errorf("%s/null inside the rootfs: %v (mode %o, rdev %d:%d)", escDev, err, st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+	if fi, err := os.Stat(filepath.Join(b.Rootfs, "tmp", work)); err != nil || !fi.IsDir() {
+		t.Errorf("tmp/%s inside the rootfs: %v", work, err)
+	}
 }

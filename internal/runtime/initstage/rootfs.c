@@ -900,7 +900,8 @@ int rfs_device(struct stage *s, const struct op_device *d)
 }
 
 // rfs_symlink makes a link in the rootfs's /dev (/dev/fd, /dev/stdin,
-// /dev/ptmx -> pts/ptmx), beneath a /dev reached with no symlink.
+// /dev/ptmx -> pts/ptmx). /dev is found as the devices' parents are: the
+// image's symlinks followed inside the rootfs, then opened with none.
 int rfs_symlink(struct stage *s, const struct op_symlink *l)
 {
 	// A name with a slash or a dot-dot would leave the /dev descriptor;
@@ -908,7 +909,7 @@ int rfs_symlink(struct stage *s, const struct op_symlink *l)
 	if (l->name == NULL || l->target == NULL || l->name[0] == '\0' || strchr(l->name, '/') != NULL ||
 	    strcmp(l->name, ".") == 0 || strcmp(l->name, "..") == 0)
 		return fail(s, "invalid /dev link name %s", str(l->name));
-	int dev = mkdir_all(s, "dev", 0755, NO_SYMLINKS);
+	int dev = prepare_target(s, "/dev", 1, 0755);
 	if (dev < 0)
 		return -1;
 	int ret = -1;
@@ -1061,7 +1062,11 @@ int rfs_readonly(struct stage *s, const char *path)
 }
 
 // rfs_mkdir creates the working directory inside the rootfs if it is
-// missing, following the image's symlinks within the root.
+// missing, following the image's symlinks within the root but no magic
+// link: the process later changes into it by name, and a cwd through
+// /proc/self/fd/N would otherwise land in a descriptor of the stage's,
+// outside the root (CVE-2024-21626). A dangling symlink on the way is an
+// error here, not a directory made where it points.
 int rfs_mkdir(struct stage *s, const char *path)
 {
 	char r[PATH_MAX];
