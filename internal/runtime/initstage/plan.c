@@ -179,14 +179,19 @@ static void __attribute__((noreturn)) die(struct stage *s)
 		if (off < cap)
 			off += (size_t)snprintf(buf + off, cap - off, ",\"message\":");
 		off = json_str(buf, off, cap, s->msg);
+		int sent;
 		if (off + 1 < cap) {
 			buf[off++] = '}';
-			send_frame(s->syncfd, buf, off);
+			sent = send_frame(s->syncfd, buf, off);
 		} else {
 			// Too long to escape here: the step alone still names it.
 			int n = snprintf(buf, cap, "{\"type\":\"error\",\"step\":\"%s\",\"message\":\"(message too long)\"}", step);
-			send_frame(s->syncfd, buf, (size_t)n);
+			sent = send_frame(s->syncfd, buf, (size_t)n);
 		}
+		// Nobody listens on the socket (not started by the runtime, or it
+		// is gone): stderr is the last place left to say it.
+		if (sent < 0)
+			fprintf(stderr, "berth-runtime init: %s: %s\n", step, s->msg);
 	} else {
 		fprintf(stderr, "berth-runtime init: %s: %s\n", step, s->msg);
 	}
