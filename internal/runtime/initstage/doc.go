@@ -2,10 +2,11 @@
 // init, from its namespaces' creation to the execve of the user's program,
 // and the process `exec` starts in a running container.
 //
-// It is C (plan.c, rootfs.c, process.c, pty.c, hooks.c), run from an ELF
-// constructor of the sealed runtime binary (internal/linux/selfexe) before
-// the Go runtime starts, after internal/linux/nsenter's constructor has
-// joined the namespaces the process must be in. A second Go runtime per
+// It is C (plan.c, rootfs.c with resolve.c, process.c with privileges.c,
+// pty.c, hooks.c), run from an ELF constructor of the sealed runtime binary
+// (internal/linux/selfexe) before the Go runtime starts, after
+// internal/linux/nsenter's constructor has joined the namespaces the
+// process must be in. A second Go runtime per
 // container, whose start-up is most of a container's cost on some hosts,
 // is never started: the process the runtime spawns as "init" or
 // "exec-child" ends in the user's program or in an error, never in Go.
