@@ -140,7 +140,7 @@ func runChild(planJSON string) error {
 }
 
 // load installs an encoded program on the calling thread the way the
-// stage does (process.c, load_seccomp): one seccomp(2) call with the
+// stage does (privileges.c, priv_load_seccomp): one seccomp(2) call with the
 // encoded flags, no TSYNC, returning the notify listener or -1. The tests
 // load what Encode produces, so they check the program and flags the
 // runtime hands the stage.

@@ -131,7 +131,7 @@ static const char *id_list(const uint32_t *ids, uint32_t n, char *buf, size_t si
 // After it every syscall of the process is filtered; the runtime refuses
 // filters that notify on what the stage still has to do (seccomp
 // Compile).
-int load_seccomp(struct stage *s, struct process *p)
+int priv_load_seccomp(struct stage *s, struct process *p)
 {
 	if (p->seccomp_len == 0)
 		return 0;
@@ -214,7 +214,7 @@ int load_seccomp(struct stage *s, struct process *p)
 // the bounding set. Only what is present is dropped, so a process without
 // CAP_SETPCAP passes when there is nothing to do. Runs before the user
 // switch, which may take CAP_SETPCAP away.
-int drop_bounding(struct stage *s, uint64_t keep)
+int priv_drop_bounding(struct stage *s, uint64_t keep)
 {
 	char tmp[16];
 	for (int n = 0; n < 64; n++) {
@@ -236,11 +236,11 @@ int drop_bounding(struct stage *s, uint64_t keep)
 // setgroups(2)). It is read from the container's detached procfs when
 // there is one, which the image cannot fake, and an unreadable file means
 // allowed: setgroups itself then fails loudly if it was not.
-bool setgroups_allowed(struct stage *s)
+bool priv_setgroups_allowed(struct stage *s)
 {
 	char buf[16];
-	int r = s->procfd >= 0 ? read_small(s->procfd, "self/setgroups", buf, sizeof(buf))
-			       : read_small(AT_FDCWD, "/proc/self/setgroups", buf, sizeof(buf));
+	int r = s->procfd >= 0 ? proc_read_small(s->procfd, "self/setgroups", buf, sizeof(buf))
+			       : proc_read_small(AT_FDCWD, "/proc/self/setgroups", buf, sizeof(buf));
 	if (r < 0)
 		return true;
 	size_t n = strlen(buf);
@@ -276,7 +276,7 @@ static int switch_ids(struct stage *s, const struct process *p, bool setgroups)
 // set survives through PR_SET_KEEPCAPS, which is back to 0 afterwards, on
 // success and on failure; the kernel clears the effective set when the uid
 // leaves 0 and apply_caps sets it again.
-int switch_user(struct stage *s, const struct process *p, bool setgroups)
+int priv_switch_user(struct stage *s, const struct process *p, bool setgroups)
 {
 	char list[256];
 	// (uid_t)-1 means "leave unchanged" to setresuid(2): a spec asking
@@ -304,7 +304,7 @@ int switch_user(struct stage *s, const struct process *p, bool setgroups)
 // capabilities that are both permitted and inheritable (the kernel refuses
 // the others; the runtime warned about them). Nothing of the runtime's own
 // inheritable or ambient sets survives (CVE-2022-29162).
-int apply_caps(struct stage *s, const struct process *p)
+int priv_apply_caps(struct stage *s, const struct process *p)
 {
 	char e[1024], pm[1024], in[1024], tmp[16];
 	uint64_t extra = p->cap_effective & ~p->cap_permitted;
@@ -346,7 +346,7 @@ int apply_caps(struct stage *s, const struct process *p)
 // close_range (Linux 5.11 for CLOSE_RANGE_CLOEXEC) the descriptors are
 // listed in procfs, the container's detached one when there is one, and
 // what is listed must really be a procfs.
-int cloexec_from(struct stage *s, unsigned first)
+int priv_cloexec_from(struct stage *s, unsigned first)
 {
 	if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
 		return 0;

@@ -120,7 +120,7 @@ static const char *limit(uint64_t v, char *buf, size_t size)
 
 // read_small reads a small file of the kernel's (a /proc value) into buf,
 // NUL-terminated; -1 when it cannot.
-int read_small(int dirfd, const char *path, char *buf, size_t size)
+int proc_read_small(int dirfd, const char *path, char *buf, size_t size)
 {
 	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -151,7 +151,7 @@ static int rlimit_explain(struct stage *s, const struct rlimit_entry *l, int err
 	// CAP_SYS_RESOURCE (kernel/sys.c do_prlimit), so check it first.
 	if (l->resource == RLIMIT_NOFILE) {
 		char buf[32], *end;
-		if (read_small(AT_FDCWD, "/proc/sys/fs/nr_open", buf, sizeof(buf)) == 0) {
+		if (proc_read_small(AT_FDCWD, "/proc/sys/fs/nr_open", buf, sizeof(buf)) == 0) {
 			errno = 0;
 			unsigned long long nr = strtoull(buf, &end, 10);
 			while (*end == '\n' || *end == ' ')
@@ -499,7 +499,7 @@ int proc_finalize(struct stage *s, struct process *p)
 	char buf[1100];
 	// Read while nothing is filtered yet; the answer is fixed once the
 	// user namespace's maps are written.
-	bool setgroups = setgroups_allowed(s);
+	bool setgroups = priv_setgroups_allowed(s);
 
 	if (p->has_personality) {
 		s->step = "personality";
@@ -547,21 +547,21 @@ int proc_finalize(struct stage *s, struct process *p)
 	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
 	// while the capabilities are still there. The rest of the set-up then
 	// runs under the filter.
-	if (!p->no_new_privs && load_seccomp(s, p) < 0)
+	if (!p->no_new_privs && priv_load_seccomp(s, p) < 0)
 		return -1;
 	// The bounding set first: dropping needs CAP_SETPCAP, which the user
 	// switch may take away.
 	if (p->has_caps) {
 		s->step = "drop bounding capabilities";
-		if (drop_bounding(s, p->cap_bounding) < 0)
+		if (priv_drop_bounding(s, p->cap_bounding) < 0)
 			return -1;
 	}
 	s->step = "switch user";
-	if (switch_user(s, p, setgroups) < 0)
+	if (priv_switch_user(s, p, setgroups) < 0)
 		return -1;
 	if (p->has_caps) {
 		s->step = "set capabilities";
-		if (apply_caps(s, p) < 0)
+		if (priv_apply_caps(s, p) < 0)
 			return -1;
 	}
 	if (p->has_umask)
@@ -571,7 +571,7 @@ int proc_finalize(struct stage *s, struct process *p)
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			return failerr(s, errno, "prctl");
 		// As late as possible: only execve of the program follows.
-		if (load_seccomp(s, p) < 0)
+		if (priv_load_seccomp(s, p) < 0)
 			return -1;
 	}
 	if (p->affinity_len > 0) {
@@ -581,7 +581,7 @@ int proc_finalize(struct stage *s, struct process *p)
 				       cpu_list(p->affinity, p->affinity_len, buf, sizeof(buf)));
 	}
 	s->step = "close descriptors";
-	if (cloexec_from(s, 3 + p->preserve_fds) < 0)
+	if (priv_cloexec_from(s, 3 + p->preserve_fds) < 0)
 		return -1;
 	snprintf(exec_step, sizeof(exec_step), "exec %s", p->path);
 	s->step = exec_step;

@@ -66,7 +66,7 @@ struct rfs_mount_attr {
 // sys_openat2 retries EINTR and EAGAIN: the kernel returns EAGAIN when a
 // rename raced a RESOLVE_IN_ROOT lookup, and a retry is the documented
 // answer. Bounded so that a rename storm cannot hold the stage forever.
-int sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve)
+int res_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve)
 {
 	struct rfs_open_how how = { .flags = flags | O_CLOEXEC, .resolve = resolve };
 	for (int i = 0;; i++) {
@@ -78,20 +78,20 @@ int sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve)
 	}
 }
 
-int sys_open_tree(int dirfd, const char *path, unsigned int flags)
+int res_open_tree(int dirfd, const char *path, unsigned int flags)
 {
 	return (int)syscall(SYS_open_tree, dirfd, path, flags);
 }
 
 // sys_move_mount attaches the detached tree from onto the object to; both
 // are descriptors, so nothing is looked up by name.
-int sys_move_mount(int from, int to)
+int res_move_mount(int from, int to)
 {
 	return (int)syscall(SYS_move_mount, from, "", to, "",
 			    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 }
 
-int sys_mount_setattr(int dirfd, const char *path, unsigned int flags,
+int res_mount_setattr(int dirfd, const char *path, unsigned int flags,
 		      uint64_t set, uint64_t clr, int userns)
 {
 	struct rfs_mount_attr attr = {
@@ -104,7 +104,7 @@ int sys_mount_setattr(int dirfd, const char *path, unsigned int flags,
 // fd_path names an open descriptor for mount(2), which takes only paths:
 // the kernel follows /proc/self/fd/N to exactly the object the descriptor
 // refers to, whatever has happened to its name since.
-struct fd_path fd_path(int fd)
+struct fd_path res_fd_path(int fd)
 {
 	struct fd_path p;
 	snprintf(p.s, sizeof(p.s), "/proc/self/fd/%d", fd);
@@ -114,9 +114,9 @@ struct fd_path fd_path(int fd)
 // mount_fd calls mount(2) on the object fd refers to, retrying EINTR. An
 // empty data string is passed as NULL, as filesystems with no options
 // expect.
-int mount_fd(const char *source, int fd, const char *fstype, uint64_t flags, const char *data)
+int res_mount_fd(const char *source, int fd, const char *fstype, uint64_t flags, const char *data)
 {
-	struct fd_path p = fd_path(fd);
+	struct fd_path p = res_fd_path(fd);
 	if (data != NULL && *data == '\0')
 		data = NULL;
 	for (;;) {
@@ -127,14 +127,14 @@ int mount_fd(const char *source, int fd, const char *fstype, uint64_t flags, con
 	}
 }
 
-void close_fd(int *fd)
+void res_close(int *fd)
 {
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
 }
 
-const char *str(const char *p)
+const char *res_str(const char *p)
 {
 	return p != NULL ? p : "";
 }
@@ -179,17 +179,17 @@ static int clean_rel(const char *path, char *out, size_t size)
 	return 0;
 }
 
-int rel(struct stage *s, const char *path, char out[PATH_MAX])
+int res_rel(struct stage *s, const char *path, char out[PATH_MAX])
 {
 	if (path == NULL || clean_rel(path, out, PATH_MAX) < 0)
-		return failerr(s, path == NULL ? EINVAL : ENAMETOOLONG, "path %.256s", str(path));
+		return failerr(s, path == NULL ? EINVAL : ENAMETOOLONG, "path %.256s", res_str(path));
 	return 0;
 }
 
 // shown turns a relative name back into the container's absolute path for
 // messages. It keeps errno: it is evaluated in the same argument list as
 // failerr's errno, in an order C leaves open.
-const char *shown(const char *relpath)
+const char *res_shown(const char *relpath)
 {
 	static char buf[PATH_MAX + 1];
 	int err = errno;
@@ -202,7 +202,7 @@ const char *shown(const char *relpath)
 
 // split cuts a relative name into its parent (written to dir) and returns
 // its last component.
-const char *split(const char *relpath, char dir[PATH_MAX])
+const char *res_split(const char *relpath, char dir[PATH_MAX])
 {
 	const char *slash = strrchr(relpath, '/');
 	if (slash == NULL) {
@@ -218,11 +218,11 @@ const char *split(const char *relpath, char dir[PATH_MAX])
 // ---- resolution ---------------------------------------------------------
 
 // open_in opens relpath beneath the rootfs with the given resolution.
-int open_in(struct stage *s, const char *relpath, uint64_t flags, uint64_t resolve)
+int res_open_in(struct stage *s, const char *relpath, uint64_t flags, uint64_t resolve)
 {
-	int fd = sys_openat2(s->rootfd, relpath, flags, resolve);
+	int fd = res_openat2(s->rootfd, relpath, flags, resolve);
 	if (fd < 0)
-		return failerr(s, errno, "openat2 %s", shown(relpath));
+		return failerr(s, errno, "openat2 %s", res_shown(relpath));
 	return fd;
 }
 
@@ -234,13 +234,13 @@ int open_in(struct stage *s, const char *relpath, uint64_t flags, uint64_t resol
 // root: a component swapped for a symlink between the two calls is still
 // confined to the root (IN_ROOT) or refused (NO_SYMLINKS), never followed
 // out of it.
-int mkdir_all(struct stage *s, const char *relpath, uint32_t mode, uint64_t resolve)
+int res_mkdir_all(struct stage *s, const char *relpath, uint32_t mode, uint64_t resolve)
 {
-	int fd = sys_openat2(s->rootfd, relpath, O_PATH | O_DIRECTORY, resolve);
+	int fd = res_openat2(s->rootfd, relpath, O_PATH | O_DIRECTORY, resolve);
 	if (fd >= 0)
 		return fd;
 	if (errno != ENOENT)
-		return failerr(s, errno, "openat2 %s", shown(relpath));
+		return failerr(s, errno, "openat2 %s", res_shown(relpath));
 	if (strcmp(relpath, ".") == 0)
 		return failerr(s, ENOENT, "open rootfs");
 
@@ -252,25 +252,25 @@ int mkdir_all(struct stage *s, const char *relpath, uint32_t mode, uint64_t reso
 		size_t end = start + len;
 		memcpy(prefix, relpath, end);
 		prefix[end] = '\0';
-		fd = sys_openat2(s->rootfd, prefix, O_PATH | O_DIRECTORY, resolve);
+		fd = res_openat2(s->rootfd, prefix, O_PATH | O_DIRECTORY, resolve);
 		if (fd < 0 && errno == ENOENT) {
 			// prefix + start is the component alone: clean_rel left no
 			// "..", "." or empty ones.
 			if (mkdirat(parent >= 0 ? parent : s->rootfd, prefix + start, mode & 07777) < 0 &&
 			    errno != EEXIST) {
-				failerr(s, errno, "mkdir %s", shown(prefix));
-				close_fd(&parent);
+				failerr(s, errno, "mkdir %s", res_shown(prefix));
+				res_close(&parent);
 				return -1;
 			}
 			// Ours or a racing creator's: resolve it from the root again.
-			fd = sys_openat2(s->rootfd, prefix, O_PATH | O_DIRECTORY, resolve);
+			fd = res_openat2(s->rootfd, prefix, O_PATH | O_DIRECTORY, resolve);
 		}
 		if (fd < 0) {
-			failerr(s, errno, "openat2 %s", shown(prefix));
-			close_fd(&parent);
+			failerr(s, errno, "openat2 %s", res_shown(prefix));
+			res_close(&parent);
 			return -1;
 		}
-		close_fd(&parent);
+		res_close(&parent);
 		parent = fd;
 		if (relpath[end] == '\0')
 			return parent;
@@ -288,7 +288,7 @@ int mkdir_all(struct stage *s, const char *relpath, uint32_t mode, uint64_t reso
 // It exists for mount targets whose last component is a dangling symlink
 // in the image, such as Debian's /etc/resolv.conf: the target must be
 // created where the symlink points, inside the rootfs.
-int expand(struct stage *s, const char *relpath, char out[PATH_MAX])
+int res_expand(struct stage *s, const char *relpath, char out[PATH_MAX])
 {
 	char rest[PATH_MAX], res[PATH_MAX], tmp[PATH_MAX], link[PATH_MAX];
 	size_t pos = 0, rlen = 0;
@@ -318,7 +318,7 @@ int expand(struct stage *s, const char *relpath, char out[PATH_MAX])
 		}
 		size_t prev = rlen;
 		if (rlen + 1 + clen + 1 > sizeof(res))
-			return failerr(s, ENAMETOOLONG, "resolve %s", shown(relpath));
+			return failerr(s, ENAMETOOLONG, "resolve %s", res_shown(relpath));
 		if (rlen > 0)
 			res[rlen++] = '/';
 		memcpy(res + rlen, c, clen);
@@ -332,7 +332,7 @@ int expand(struct stage *s, const char *relpath, char out[PATH_MAX])
 			// The rest does not exist yet: keep it as written.
 			if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", res, rest + next) >= sizeof(tmp) ||
 			    clean_rel(tmp, out, PATH_MAX) < 0)
-				return failerr(s, ENAMETOOLONG, "resolve %s", shown(relpath));
+				return failerr(s, ENAMETOOLONG, "resolve %s", res_shown(relpath));
 			return 0;
 		}
 		if (!S_ISLNK(st.st_mode)) {
@@ -340,7 +340,7 @@ int expand(struct stage *s, const char *relpath, char out[PATH_MAX])
 			continue;
 		}
 		if (++links > MAX_SYMLINKS)
-			return failerr(s, ELOOP, "resolve %s", shown(relpath));
+			return failerr(s, ELOOP, "resolve %s", res_shown(relpath));
 		ssize_t n = readlinkat(s->rootfd, res, link, sizeof(link));
 		if (n < 0)
 			return failerr(s, errno, "readlink /%s", res);
@@ -352,7 +352,7 @@ int expand(struct stage *s, const char *relpath, char out[PATH_MAX])
 		rlen = link[0] == '/' ? 0 : prev;
 		res[rlen] = '\0';
 		if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", link, rest + next) >= sizeof(tmp))
-			return failerr(s, ENAMETOOLONG, "resolve %s", shown(relpath));
+			return failerr(s, ENAMETOOLONG, "resolve %s", res_shown(relpath));
 		memcpy(rest, tmp, sizeof(rest));
 		pos = 0;
 	}
@@ -368,14 +368,14 @@ int expand(struct stage *s, const char *relpath, char out[PATH_MAX])
 // descriptor of what is there: a file the image left is used as is.
 static int create_file(struct stage *s, const char *relpath, uint32_t mode)
 {
-	int fd = sys_openat2(s->rootfd, relpath, O_PATH, NO_SYMLINKS);
+	int fd = res_openat2(s->rootfd, relpath, O_PATH, NO_SYMLINKS);
 	if (fd >= 0)
 		return fd;
 	if (errno != ENOENT)
-		return failerr(s, errno, "openat2 %s", shown(relpath));
+		return failerr(s, errno, "openat2 %s", res_shown(relpath));
 	char dir[PATH_MAX];
-	const char *name = split(relpath, dir);
-	int parent = mkdir_all(s, dir, mode, NO_SYMLINKS);
+	const char *name = res_split(relpath, dir);
+	int parent = res_mkdir_all(s, dir, mode, NO_SYMLINKS);
 	if (parent < 0)
 		return -1;
 	// O_EXCL|O_NOFOLLOW: whatever appeared meanwhile is neither opened
@@ -384,27 +384,27 @@ static int create_file(struct stage *s, const char *relpath, uint32_t mode)
 	int err = errno;
 	close(parent);
 	if (fd < 0 && err != EEXIST)
-		return failerr(s, err, "create %s", shown(relpath));
+		return failerr(s, err, "create %s", res_shown(relpath));
 	if (fd >= 0)
 		close(fd);
-	return open_in(s, relpath, O_PATH, NO_SYMLINKS);
+	return res_open_in(s, relpath, O_PATH, NO_SYMLINKS);
 }
 
 // prepare_target creates a mount target, a directory or an empty file,
 // following the image's symlinks only within the root, and returns an
 // O_PATH descriptor of it that refers to no symlink (rootfs.PrepareTarget).
-int prepare_target(struct stage *s, const char *path, int dir, uint32_t mode)
+int res_prepare_target(struct stage *s, const char *path, int dir, uint32_t mode)
 {
 	char r[PATH_MAX], p[PATH_MAX];
-	if (rel(s, path, r) < 0 || expand(s, r, p) < 0)
+	if (res_rel(s, path, r) < 0 || res_expand(s, r, p) < 0)
 		return -1;
 	if (dir)
-		return mkdir_all(s, p, mode, NO_SYMLINKS);
+		return res_mkdir_all(s, p, mode, NO_SYMLINKS);
 	return create_file(s, p, mode);
 }
 
 // target resolves a mount destination as the plan's mode says.
-int target(struct stage *s, const char *dest, uint32_t how, int dir, uint32_t mode)
+int res_target(struct stage *s, const char *dest, uint32_t how, int dir, uint32_t mode)
 {
 	char r[PATH_MAX];
 	// A zero mode is a plan that did not say; 0755 is what Go's
@@ -413,15 +413,15 @@ int target(struct stage *s, const char *dest, uint32_t how, int dir, uint32_t mo
 		mode = 0755;
 	switch (how) {
 	case RESOLVE_EXPAND:
-		return prepare_target(s, dest, dir, mode);
+		return res_prepare_target(s, dest, dir, mode);
 	case RESOLVE_NOSYMLINKS:
-		if (rel(s, dest, r) < 0)
+		if (res_rel(s, dest, r) < 0)
 			return -1;
-		return dir ? mkdir_all(s, r, mode, NO_SYMLINKS) : create_file(s, r, mode);
+		return dir ? res_mkdir_all(s, r, mode, NO_SYMLINKS) : create_file(s, r, mode);
 	case RESOLVE_EXISTING:
-		if (rel(s, dest, r) < 0)
+		if (res_rel(s, dest, r) < 0)
 			return -1;
-		return open_in(s, r, O_PATH, IN_ROOT);
+		return res_open_in(s, r, O_PATH, IN_ROOT);
 	}
 	return fail(s, "unknown resolve mode %u", how);
 }
@@ -441,7 +441,7 @@ static const char *fs_name(uint64_t magic)
 
 // check_fs verifies that fd is on a filesystem of type magic; name is what
 // the error calls it.
-int check_fs(struct stage *s, int fd, uint64_t magic, const char *name)
+int res_check_fs(struct stage *s, int fd, uint64_t magic, const char *name)
 {
 	struct statfs st;
 	if (fstatfs(fd, &st) < 0)
@@ -452,10 +452,10 @@ int check_fs(struct stage *s, int fd, uint64_t magic, const char *name)
 	return 0;
 }
 
-int propagate(struct stage *s, int fd, uint32_t n, const uint64_t *prop)
+int res_propagate(struct stage *s, int fd, uint32_t n, const uint64_t *prop)
 {
 	for (uint32_t i = 0; i < n; i++)
-		if (mount_fd("", fd, NULL, prop[i], NULL) < 0)
+		if (res_mount_fd("", fd, NULL, prop[i], NULL) < 0)
 			return failerr(s, errno, "set propagation: mount");
 	return 0;
 }

@@ -64,36 +64,36 @@
 // ---- system calls -----------------------------------------------------------
 // They return -1 with errno set, as libc's wrappers do.
 
-int sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
-int sys_open_tree(int dirfd, const char *path, unsigned int flags);
-int sys_move_mount(int from, int to);
-int sys_mount_setattr(int dirfd, const char *path, unsigned int flags,
+int res_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
+int res_open_tree(int dirfd, const char *path, unsigned int flags);
+int res_move_mount(int from, int to);
+int res_mount_setattr(int dirfd, const char *path, unsigned int flags,
 		      uint64_t set, uint64_t clr, int userns);
 
 // fd_path is the /proc/self/fd/N name of a descriptor, for mount(2).
 struct fd_path { char s[32]; };
-struct fd_path fd_path(int fd);
-int mount_fd(const char *source, int fd, const char *fstype, uint64_t flags, const char *data);
+struct fd_path res_fd_path(int fd);
+int res_mount_fd(const char *source, int fd, const char *fstype, uint64_t flags, const char *data);
 
 // close_fd closes *fd unless it is -1 and sets it to -1.
-void close_fd(int *fd);
+void res_close(int *fd);
 // str is p, or "" for NULL, for messages.
-const char *str(const char *p);
+const char *res_str(const char *p);
 
 // ---- names ------------------------------------------------------------------
 
-int rel(struct stage *s, const char *path, char out[PATH_MAX]);
-const char *shown(const char *relpath);
-const char *split(const char *relpath, char dir[PATH_MAX]);
+int res_rel(struct stage *s, const char *path, char out[PATH_MAX]);
+const char *res_shown(const char *relpath);
+const char *res_split(const char *relpath, char dir[PATH_MAX]);
 
 // ---- resolution -------------------------------------------------------------
 
-int open_in(struct stage *s, const char *relpath, uint64_t flags, uint64_t resolve);
-int mkdir_all(struct stage *s, const char *relpath, uint32_t mode, uint64_t resolve);
-int expand(struct stage *s, const char *relpath, char out[PATH_MAX]);
-int prepare_target(struct stage *s, const char *path, int dir, uint32_t mode);
-int target(struct stage *s, const char *dest, uint32_t how, int dir, uint32_t mode);
-int check_fs(struct stage *s, int fd, uint64_t magic, const char *name);
-int propagate(struct stage *s, int fd, uint32_t n, const uint64_t *prop);
+int res_open_in(struct stage *s, const char *relpath, uint64_t flags, uint64_t resolve);
+int res_mkdir_all(struct stage *s, const char *relpath, uint32_t mode, uint64_t resolve);
+int res_expand(struct stage *s, const char *relpath, char out[PATH_MAX]);
+int res_prepare_target(struct stage *s, const char *path, int dir, uint32_t mode);
+int res_target(struct stage *s, const char *dest, uint32_t how, int dir, uint32_t mode);
+int res_check_fs(struct stage *s, int fd, uint64_t magic, const char *name);
+int res_propagate(struct stage *s, int fd, uint32_t n, const uint64_t *prop);
 
 #endif

@@ -99,7 +99,7 @@ int rfs_pivot(struct stage *s)
 	int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (oldroot < 0)
 		return failerr(s, errno, "open old root: open /");
-	struct fd_path p = fd_path(s->rootfd);
+	struct fd_path p = res_fd_path(s->rootfd);
 	newroot = open(p.s, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (newroot < 0) {
 		failerr(s, errno, "open new root: open %s", p.s);
@@ -131,8 +131,8 @@ int rfs_pivot(struct stage *s)
 	}
 	ret = 0;
 out:
-	close_fd(&newroot);
-	close_fd(&oldroot);
+	res_close(&newroot);
+	res_close(&oldroot);
 	return ret;
 }
 
@@ -158,7 +158,7 @@ int rfs_moveroot(struct stage *s)
 // locks) and the spec's rootfsPropagation.
 int rfs_finish_root(struct stage *s, uint32_t readonly, uint64_t propagation)
 {
-	if (readonly && sys_mount_setattr(AT_FDCWD, "/", 0, MOUNT_ATTR_RDONLY, 0, -1) < 0)
+	if (readonly && res_mount_setattr(AT_FDCWD, "/", 0, MOUNT_ATTR_RDONLY, 0, -1) < 0)
 		return failerr(s, errno, "make / read-only: mount_setattr");
 	if (propagation != 0 && mount("", "/", NULL, (unsigned long)propagation, NULL) < 0)
 		return failerr(s, errno, "set propagation of /: mount");
@@ -177,20 +177,20 @@ static int finish(struct stage *s, const struct op_mount *m)
 	if (m->rec_set == 0 && m->rec_clr == 0 && m->nprop == 0 && m->magic == 0)
 		return 0;
 	char r[PATH_MAX];
-	if (rel(s, m->dest, r) < 0)
+	if (res_rel(s, m->dest, r) < 0)
 		return -1;
-	int top = sys_openat2(s->rootfd, r, O_PATH | O_DIRECTORY, NO_SYMLINKS);
-	if (top < 0 && (top = open_in(s, r, O_PATH, IN_ROOT)) < 0)
+	int top = res_openat2(s->rootfd, r, O_PATH | O_DIRECTORY, NO_SYMLINKS);
+	if (top < 0 && (top = res_open_in(s, r, O_PATH, IN_ROOT)) < 0)
 		return -1;
 	int ret = -1;
-	if (m->magic != 0 && check_fs(s, top, m->magic, m->dest) < 0)
+	if (m->magic != 0 && res_check_fs(s, top, m->magic, m->dest) < 0)
 		goto out;
 	if ((m->rec_set != 0 || m->rec_clr != 0) &&
-	    sys_mount_setattr(top, "", AT_EMPTY_PATH | AT_RECURSIVE, m->rec_set, m->rec_clr, -1) < 0) {
+	    res_mount_setattr(top, "", AT_EMPTY_PATH | AT_RECURSIVE, m->rec_set, m->rec_clr, -1) < 0) {
 		failerr(s, errno, "mount_setattr");
 		goto out;
 	}
-	if (propagate(s, top, m->nprop, m->prop) < 0)
+	if (res_propagate(s, top, m->nprop, m->prop) < 0)
 		goto out;
 	ret = 0;
 out:
@@ -204,10 +204,10 @@ out:
 // elsewhere would put the real procfs where masks don't apply.
 int rfs_mount(struct stage *s, const struct op_mount *m)
 {
-	int fd = target(s, m->dest, m->resolve, 1, m->mkdir_mode);
+	int fd = res_target(s, m->dest, m->resolve, 1, m->mkdir_mode);
 	if (fd < 0)
 		return -1;
-	int ret = mount_fd(m->source, fd, m->fstype, m->flags, m->data);
+	int ret = res_mount_fd(m->source, fd, m->fstype, m->flags, m->data);
 	if (ret < 0)
 		failerr(s, errno, "mount");
 	close(fd);
@@ -223,11 +223,11 @@ int rfs_mount(struct stage *s, const struct op_mount *m)
 int rfs_bind(struct stage *s, const struct op_bind *b)
 {
 	if (b->source == NULL || b->source[0] != '/')
-		return fail(s, "bind source %s is not an absolute path", str(b->source));
+		return fail(s, "bind source %s is not an absolute path", res_str(b->source));
 	unsigned int flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
 	if (b->recursive)
 		flags |= AT_RECURSIVE;
-	int tree = sys_open_tree(AT_FDCWD, b->source, flags);
+	int tree = res_open_tree(AT_FDCWD, b->source, flags);
 	if (tree < 0)
 		return failerr(s, errno, "open_tree %s", b->source);
 	int ret = -1, dst = -1;
@@ -236,16 +236,16 @@ int rfs_bind(struct stage *s, const struct op_bind *b)
 		failerr(s, errno, "fstat %s", b->source);
 		goto out;
 	}
-	dst = target(s, b->dest, b->resolve, S_ISDIR(st.st_mode), 0755);
+	dst = res_target(s, b->dest, b->resolve, S_ISDIR(st.st_mode), 0755);
 	if (dst < 0)
 		goto out;
 	if ((b->attr_set != 0 || b->attr_clr != 0) &&
-	    sys_mount_setattr(tree, "", AT_EMPTY_PATH, b->attr_set, b->attr_clr, -1) < 0) {
+	    res_mount_setattr(tree, "", AT_EMPTY_PATH, b->attr_set, b->attr_clr, -1) < 0) {
 		failerr(s, errno, "mount_setattr");
 		goto out;
 	}
 	if ((b->rec_set != 0 || b->rec_clr != 0) &&
-	    sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, b->rec_set, b->rec_clr, -1) < 0) {
+	    res_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, b->rec_set, b->rec_clr, -1) < 0) {
 		failerr(s, errno, "mount_setattr");
 		goto out;
 	}
@@ -253,24 +253,24 @@ int rfs_bind(struct stage *s, const struct op_bind *b)
 		unsigned int f = AT_EMPTY_PATH;
 		if (b->idmap_recursive || b->recursive)
 			f |= AT_RECURSIVE;
-		if (sys_mount_setattr(tree, "", f, MOUNT_ATTR_IDMAP, 0, b->idmap_fd) < 0) {
+		if (res_mount_setattr(tree, "", f, MOUNT_ATTR_IDMAP, 0, b->idmap_fd) < 0) {
 			failerr(s, errno, "idmap: mount_setattr");
 			goto out;
 		}
 	}
-	if (sys_move_mount(tree, dst) < 0) {
+	if (res_move_mount(tree, dst) < 0) {
 		failerr(s, errno, "move_mount");
 		goto out;
 	}
 	// After move_mount the tree's descriptor refers to the root of the
 	// attached mount: propagation is set on it, not on a name resolved
 	// again.
-	if (propagate(s, tree, b->nprop, b->prop) < 0)
+	if (res_propagate(s, tree, b->nprop, b->prop) < 0)
 		goto out;
 	ret = 0;
 out:
-	close_fd(&dst);
-	close_fd(&tree);
+	res_close(&dst);
+	res_close(&tree);
 	return ret;
 }
 
@@ -290,12 +290,12 @@ int rfs_remount(struct stage *s, const struct op_remount *r)
 	default:
 		return fail(s, "unknown resolve mode %u for a remount", r->resolve);
 	}
-	if (rel(s, r->dest, p) < 0)
+	if (res_rel(s, r->dest, p) < 0)
 		return -1;
-	int fd = open_in(s, p, O_PATH, resolve);
+	int fd = res_open_in(s, p, O_PATH, resolve);
 	if (fd < 0)
 		return -1;
-	int ret = mount_fd("", fd, r->fstype, r->flags, r->data);
+	int ret = res_mount_fd("", fd, r->fstype, r->flags, r->data);
 	if (ret < 0)
 		failerr(s, errno, "mount");
 	close(fd);
@@ -345,20 +345,20 @@ static int bind_device(struct stage *s, const struct op_device *d, int parent, c
 		fail(s, "%s is not a file to cover", name);
 		goto out;
 	}
-	tree = sys_open_tree(host, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	tree = res_open_tree(host, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 	if (tree < 0) {
 		failerr(s, errno, "open_tree");
 		goto out;
 	}
-	if (sys_move_mount(tree, dst) < 0) {
+	if (res_move_mount(tree, dst) < 0) {
 		failerr(s, errno, "move_mount");
 		goto out;
 	}
 	ret = 0;
 out:
-	close_fd(&tree);
-	close_fd(&dst);
-	close_fd(&host);
+	res_close(&tree);
+	res_close(&dst);
+	res_close(&host);
 	return ret;
 }
 
@@ -367,12 +367,12 @@ static int make_device(struct stage *s, const struct op_device *d)
 	char r[PATH_MAX], p[PATH_MAX], dir[PATH_MAX];
 	if (d->type != S_IFCHR && d->type != S_IFBLK && d->type != S_IFIFO)
 		return fail(s, "unknown device type 0%o", d->type);
-	if (rel(s, d->path, r) < 0 || expand(s, r, p) < 0)
+	if (res_rel(s, d->path, r) < 0 || res_expand(s, r, p) < 0)
 		return -1;
 	if (strcmp(p, ".") == 0)
 		return fail(s, "the path names the root");
-	const char *name = split(p, dir);
-	int parent = mkdir_all(s, dir, 0755, NO_SYMLINKS);
+	const char *name = res_split(p, dir);
+	int parent = res_mkdir_all(s, dir, 0755, NO_SYMLINKS);
 	if (parent < 0)
 		return -1;
 	int ret = -1;
@@ -383,20 +383,20 @@ static int make_device(struct stage *s, const struct op_device *d)
 	}
 	// A node the image left is replaced: its type or numbers may differ.
 	if (unlinkat(parent, name, 0) < 0 && errno != ENOENT) {
-		failerr(s, errno, "unlink %s", shown(p));
+		failerr(s, errno, "unlink %s", res_shown(p));
 		goto out;
 	}
 	if (mknodat(parent, name, d->type | mode, makedev(d->major, d->minor)) < 0) {
-		failerr(s, errno, "mknod %s", shown(p));
+		failerr(s, errno, "mknod %s", res_shown(p));
 		goto out;
 	}
 	if (fchownat(parent, name, (uid_t)d->uid, (gid_t)d->gid, AT_SYMLINK_NOFOLLOW) < 0) {
-		failerr(s, errno, "chown %s", shown(p));
+		failerr(s, errno, "chown %s", res_shown(p));
 		goto out;
 	}
 	// mknod applies the umask; set the mode exactly.
 	if (fchmodat(parent, name, mode, 0) < 0) {
-		failerr(s, errno, "chmod %s", shown(p));
+		failerr(s, errno, "chmod %s", res_shown(p));
 		goto out;
 	}
 	ret = 0;
@@ -411,7 +411,7 @@ out:
 int rfs_device(struct stage *s, const struct op_device *d)
 {
 	if (make_device(s, d) < 0)
-		return wrap(s, "create device %s", str(d->path));
+		return wrap(s, "create device %s", res_str(d->path));
 	return 0;
 }
 
@@ -424,8 +424,8 @@ int rfs_symlink(struct stage *s, const struct op_symlink *l)
 	// ".." at the root of the rootfs mount crosses into the host's tree.
 	if (l->name == NULL || l->target == NULL || l->name[0] == '\0' || strchr(l->name, '/') != NULL ||
 	    strcmp(l->name, ".") == 0 || strcmp(l->name, "..") == 0)
-		return fail(s, "invalid /dev link name %s", str(l->name));
-	int dev = prepare_target(s, "/dev", 1, 0755);
+		return fail(s, "invalid /dev link name %s", res_str(l->name));
+	int dev = res_prepare_target(s, "/dev", 1, 0755);
 	if (dev < 0)
 		return -1;
 	int ret = -1;
@@ -476,13 +476,13 @@ static int null_fd(struct stage *s)
 static int open_existing(struct stage *s, const char *path)
 {
 	char r[PATH_MAX];
-	if (rel(s, path, r) < 0)
+	if (res_rel(s, path, r) < 0)
 		return -1;
-	int fd = sys_openat2(s->rootfd, r, O_PATH, NO_SYMLINKS);
+	int fd = res_openat2(s->rootfd, r, O_PATH, NO_SYMLINKS);
 	if (fd < 0 && errno == ENOENT)
 		return -2;
 	if (fd < 0)
-		return failerr(s, errno, "openat2 %s", shown(r));
+		return failerr(s, errno, "openat2 %s", res_shown(r));
 	return fd;
 }
 
@@ -500,7 +500,7 @@ static int mask(struct stage *s, const char *path)
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		if (mount_fd("tmpfs", fd, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		if (res_mount_fd("tmpfs", fd, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
 			     "size=0,mode=0555") < 0) {
 			failerr(s, errno, "mount");
 			goto out;
@@ -510,18 +510,18 @@ static int mask(struct stage *s, const char *path)
 	}
 	if ((null = null_fd(s)) < 0)
 		goto out;
-	tree = sys_open_tree(null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	tree = res_open_tree(null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 	if (tree < 0) {
 		failerr(s, errno, "open_tree");
 		goto out;
 	}
-	if (sys_move_mount(tree, fd) < 0) {
+	if (res_move_mount(tree, fd) < 0) {
 		failerr(s, errno, "move_mount");
 		goto out;
 	}
 	ret = 0;
 out:
-	close_fd(&tree);
+	res_close(&tree);
 	close(fd);
 	return ret;
 }
@@ -533,7 +533,7 @@ out:
 int rfs_mask(struct stage *s, const char *path)
 {
 	if (mask(s, path) < 0)
-		return wrap(s, "mask %s", str(path));
+		return wrap(s, "mask %s", res_str(path));
 	return 0;
 }
 
@@ -548,22 +548,22 @@ static int readonly(struct stage *s, const char *path)
 	// A detached recursive clone of the path itself, made read-only with
 	// mount_setattr (which keeps every other flag, including those a user
 	// namespace locks) and attached back on top of the original.
-	int tree = sys_open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+	int tree = res_open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
 	if (tree < 0) {
 		failerr(s, errno, "open_tree");
 		goto out;
 	}
-	if (sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0, -1) < 0) {
+	if (res_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0, -1) < 0) {
 		failerr(s, errno, "mount_setattr");
 		goto out;
 	}
-	if (sys_move_mount(tree, fd) < 0) {
+	if (res_move_mount(tree, fd) < 0) {
 		failerr(s, errno, "move_mount");
 		goto out;
 	}
 	ret = 0;
 out:
-	close_fd(&tree);
+	res_close(&tree);
 	close(fd);
 	return ret;
 }
@@ -573,7 +573,7 @@ out:
 int rfs_readonly(struct stage *s, const char *path)
 {
 	if (readonly(s, path) < 0)
-		return wrap(s, "make %s read-only", str(path));
+		return wrap(s, "make %s read-only", res_str(path));
 	return 0;
 }
 
@@ -586,9 +586,9 @@ int rfs_readonly(struct stage *s, const char *path)
 int rfs_mkdir(struct stage *s, const char *path)
 {
 	char r[PATH_MAX];
-	if (rel(s, path, r) < 0)
+	if (res_rel(s, path, r) < 0)
 		return -1;
-	int fd = mkdir_all(s, r, 0755, IN_ROOT);
+	int fd = res_mkdir_all(s, r, 0755, IN_ROOT);
 	if (fd < 0)
 		return -1;
 	close(fd);
@@ -601,22 +601,22 @@ int rfs_mkdir(struct stage *s, const char *path)
 // first; the spec asks for it whenever the process has a terminal.
 static int bind_console(struct stage *s, int slave)
 {
-	int dst = prepare_target(s, "/dev/console", 0, 0755);
+	int dst = res_prepare_target(s, "/dev/console", 0, 0755);
 	if (dst < 0)
 		return wrap(s, "create /dev/console");
 	int ret = -1;
-	int tree = sys_open_tree(slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	int tree = res_open_tree(slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 	if (tree < 0) {
 		failerr(s, errno, "bind /dev/console: open_tree");
 		goto out;
 	}
-	if (sys_move_mount(tree, dst) < 0) {
+	if (res_move_mount(tree, dst) < 0) {
 		failerr(s, errno, "bind /dev/console: move_mount");
 		goto out;
 	}
 	ret = 0;
 out:
-	close_fd(&tree);
+	res_close(&tree);
 	close(dst);
 	return ret;
 }
@@ -628,15 +628,15 @@ int rfs_console(struct stage *s, const struct op_console *c)
 	// The multiplexer of the container's own devpts instance, reached with
 	// no symlink and checked to be devpts: the pty must not come from the
 	// host's instance or a file the image planted.
-	int ptmx = sys_openat2(s->rootfd, "dev/pts/ptmx", O_PATH, NO_SYMLINKS);
+	int ptmx = res_openat2(s->rootfd, "dev/pts/ptmx", O_PATH, NO_SYMLINKS);
 	if (ptmx < 0)
 		return failerr(s, errno, "the container has no devpts at /dev/pts: openat2 /dev/pts/ptmx");
-	if (check_fs(s, ptmx, DEVPTS_SUPER_MAGIC, "/dev/pts/ptmx") < 0) {
+	if (res_check_fs(s, ptmx, DEVPTS_SUPER_MAGIC, "/dev/pts/ptmx") < 0) {
 		close(ptmx);
 		return -1;
 	}
 	int master = -1, slave = -1;
-	struct fd_path p = fd_path(ptmx);
+	struct fd_path p = res_fd_path(ptmx);
 	int ret = pty_open(s, p.s, &master, &slave);
 	close(ptmx);
 	if (ret < 0)
@@ -649,13 +649,13 @@ int rfs_console(struct stage *s, const struct op_console *c)
 		wrap(s, "send pty master");
 		goto bad;
 	}
-	close_fd(&master);
-	close_fd(&s->consolefd);
+	res_close(&master);
+	res_close(&s->consolefd);
 	s->slave = slave;
 	return 0;
 bad:
-	close_fd(&master);
-	close_fd(&slave);
+	res_close(&master);
+	res_close(&slave);
 	return -1;
 }
 
@@ -674,15 +674,15 @@ int rfs_sysctl(struct stage *s, const char *key_path, const char *value)
 		return fail(s, "sysctl without a name or value");
 	if ((size_t)snprintf(name, sizeof(name), "sys/%s", key_path) >= sizeof(name))
 		return failerr(s, ENAMETOOLONG, "set sysctl %.256s", key_path);
-	int proc = open_in(s, "proc", O_PATH | O_DIRECTORY, NO_SYMLINKS);
+	int proc = res_open_in(s, "proc", O_PATH | O_DIRECTORY, NO_SYMLINKS);
 	if (proc < 0)
 		return -1;
 	int ret = -1;
-	if (check_fs(s, proc, PROC_SUPER_MAGIC, "/proc") < 0) {
+	if (res_check_fs(s, proc, PROC_SUPER_MAGIC, "/proc") < 0) {
 		close(proc);
 		return -1;
 	}
-	int fd = sys_openat2(proc, name, O_WRONLY | O_TRUNC,
+	int fd = res_openat2(proc, name, O_WRONLY | O_TRUNC,
 			     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
 	int err = errno;
 	close(proc);
