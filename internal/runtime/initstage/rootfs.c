@@ -375,7 +375,7 @@ static int make_device(struct stage *s, const struct op_device *d)
 	int parent = res_mkdir_all(s, dir, 0755, NO_SYMLINKS);
 	if (parent < 0)
 		return -1;
-	int ret = -1;
+	int ret = -1, node = -1;
 	uint32_t mode = d->mode & 07777;
 	if (d->bind && d->type != S_IFIFO) {
 		ret = bind_device(s, d, parent, name);
@@ -390,17 +390,39 @@ static int make_device(struct stage *s, const struct op_device *d)
 		failerr(s, errno, "mknod %s", res_shown(p));
 		goto out;
 	}
-	if (fchownat(parent, name, (uid_t)d->uid, (gid_t)d->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+	// Owner and mode are set on a descriptor of the node, checked to be
+	// what mknod made: by name, a node swapped for a symlink meanwhile
+	// (the directory may be one another container writes) would have its
+	// target changed, and pre-pivot an absolute target is the host's.
+	node = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (node < 0) {
+		failerr(s, errno, "open %s", res_shown(p));
+		goto out;
+	}
+	struct stat st;
+	if (fstat(node, &st) < 0) {
+		failerr(s, errno, "fstat %s", res_shown(p));
+		goto out;
+	}
+	if ((st.st_mode & S_IFMT) != d->type || (d->type != S_IFIFO && st.st_rdev != makedev(d->major, d->minor))) {
+		fail(s, "%s was replaced while it was made", res_shown(p));
+		goto out;
+	}
+	if (fchownat(node, "", (uid_t)d->uid, (gid_t)d->gid, AT_EMPTY_PATH) < 0) {
 		failerr(s, errno, "chown %s", res_shown(p));
 		goto out;
 	}
-	// mknod applies the umask; set the mode exactly.
-	if (fchmodat(parent, name, mode, 0) < 0) {
+	// mknod applies the umask; set the mode exactly. fchmod refuses an
+	// O_PATH descriptor, its /proc/self/fd name does not (the host's
+	// /proc: this runs before the switch of root).
+	struct fd_path fp = res_fd_path(node);
+	if (chmod(fp.s, mode) < 0) {
 		failerr(s, errno, "chmod %s", res_shown(p));
 		goto out;
 	}
 	ret = 0;
 out:
+	res_close(&node);
 	close(parent);
 	return ret;
 }
