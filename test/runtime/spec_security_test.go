@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -415,6 +416,44 @@ func TestSpecCwdMagicLink(t *testing.T) {
 		if !strings.HasPrefix(rep.Cwd, "/") || strings.Contains(rep.Cwd, "unreachable") {
 			t.Errorf("cwd %s: the process starts in %q, outside its root", cwd, rep.Cwd)
 		}
+	}
+}
+
+// TestSpecExecCwdMagicLink: the working directory of an exec'd process is
+// a name the container owns. An image link to /proc/self/fd/3, with 3 a
+// directory of the host passed to exec, must not start the process there:
+// exec refuses it, or the process starts inside the container
+// (CVE-2024-21626 through exec).
+func TestSpecExecCwdMagicLink(t *testing.T) {
+	t.Parallel()
+	r := runtimetest.New(t)
+	id := specID(t, "exec-cwd-fd")
+	b := fixture.Bundle(t, fixture.WithArgs("/bin/probe", "sleep", "1000"))
+	if err := os.Symlink("/proc/self/fd/3", filepath.Join(b.Rootfs, "app")); err != nil {
+		t.Fatal(err)
+	}
+	b.Save(t)
+	lifeStart(t, r, b, id)
+	hostDir, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hostDir.Close()
+	cmd := r.Command("exec", "--preserve-fds", "1", "--cwd", "/app", id, "/bin/probe", "report")
+	cmd.ExtraFiles = []*os.File{hostDir}
+	res := lifeRunCmd(t, cmd, 60*time.Second)
+	if res.Code != 0 {
+		lifeWantMsg(t, "exec with a cwd through a magic link: stderr", res.Stderr, "chdir to /app")
+		return
+	}
+	rep := specParseReport(t, res.Stdout, res.Stderr)
+	for _, e := range rep.Errors {
+		if strings.Contains(e, "getwd") {
+			t.Errorf("the exec'd process's working directory is unreachable from its root: %s", e)
+		}
+	}
+	if !strings.HasPrefix(rep.Cwd, "/") || strings.Contains(rep.Cwd, "unreachable") {
+		t.Errorf("the exec'd process starts in %q, outside its root", rep.Cwd)
 	}
 }
 

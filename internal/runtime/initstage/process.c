@@ -24,6 +24,7 @@
 
 #include "stage.h"
 #include "privileges.h"
+#include "resolve.h"
 
 #ifndef PR_SET_THP_DISABLE
 #define PR_SET_THP_DISABLE 41
@@ -416,11 +417,36 @@ static const char **with_home(struct stage *s, const char **envp, const char *ho
 	return out;
 }
 
+// enter_cwd changes into cwd resolved beneath the process's root with no
+// magic link, through a descriptor: chdir(2) by name would follow a
+// /proc/self/fd/N (or a link to one) into whatever the stage holds open,
+// and the name was checked (rfs_mkdir) in another call that a writer of
+// the rootfs can race. An exec'd process gets the same: the container
+// owns every name on the way. Returns -1 with errno set.
+static int enter_cwd(const char *cwd)
+{
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -1;
+	int fd = res_openat2(root, cwd, O_PATH | O_DIRECTORY, IN_ROOT);
+	int err = errno;
+	close(root);
+	if (fd < 0) {
+		errno = err;
+		return -1;
+	}
+	int r = fchdir(fd);
+	err = errno;
+	close(fd);
+	errno = err;
+	return r;
+}
+
 int proc_prepare(struct stage *s, struct process *p)
 {
 	snprintf(chdir_step, sizeof(chdir_step), "chdir to %s", p->cwd);
 	s->step = chdir_step;
-	if (chdir(p->cwd) < 0)
+	if (enter_cwd(p->cwd) < 0)
 		return failerr(s, errno, "chdir");
 
 	s->step = "set rlimits";
