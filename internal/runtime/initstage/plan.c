@@ -11,10 +11,13 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "stage.h"
+#include "resolve.h"
 
 #define PLAN_MAGIC 0x4e4c5042u /* "BPLN" little-endian */
 #define PLAN_VERSION 1u
@@ -224,9 +227,10 @@ static uint64_t rd_u64(struct cursor *c)
 }
 
 // rd_bytes returns n bytes in place, 8-byte aligned by the encoder's padding.
-static const void *rd_bytes(struct cursor *c, uint32_t n)
+static const void *rd_bytes(struct cursor *c, uint64_t n)
 {
-	uint32_t padded = (n + 7u) & ~7u;
+	// 64-bit: a length near 2^32 must not wrap to a small padded size.
+	uint64_t padded = (n + 7u) & ~(uint64_t)7u;
 	if ((uint64_t)(c->end - c->p) < padded) {
 		c->bad = 1;
 		return NULL;
@@ -242,7 +246,7 @@ static const char *rd_str(struct cursor *c)
 	uint32_t n = rd_u32(c);
 	if (c->bad || n == UINT32_MAX)
 		return (c->bad = 1, "");
-	const char *v = rd_bytes(c, n + 1);
+	const char *v = rd_bytes(c, (uint64_t)n + 1);
 	if (v == NULL || v[n] != '\0' || memchr(v, '\0', n) != NULL)
 		return (c->bad = 1, "");
 	return v;
@@ -286,6 +290,8 @@ static void rd_process(struct cursor *c, struct process *p)
 	uint64_t *groups = rd_u64s(c, &n);
 	p->ngroups = n;
 	p->groups = calloc((size_t)n + 1, sizeof(uint32_t));
+	if (groups == NULL || p->groups == NULL)
+		c->bad = 1;
 	for (uint32_t i = 0; groups != NULL && p->groups != NULL && i < n; i++)
 		p->groups[i] = (uint32_t)groups[i];
 	p->has_umask = rd_u32(c);
@@ -300,6 +306,8 @@ static void rd_process(struct cursor *c, struct process *p)
 	p->nrlimits = rd_u32(c);
 	if (!c->bad && p->nrlimits <= 64) {
 		p->rlimits = calloc((size_t)p->nrlimits + 1, sizeof(*p->rlimits));
+		if (p->rlimits == NULL)
+			c->bad = 1;
 		for (uint32_t i = 0; p->rlimits != NULL && i < p->nrlimits; i++) {
 			p->rlimits[i].resource = rd_u32(c);
 			p->rlimits[i].soft = rd_u64(c);
@@ -310,7 +318,7 @@ static void rd_process(struct cursor *c, struct process *p)
 		c->bad = 1;
 	}
 	p->seccomp_len = rd_u32(c);
-	p->seccomp_prog = rd_bytes(c, p->seccomp_len * 8u);
+	p->seccomp_prog = rd_bytes(c, (uint64_t)p->seccomp_len * 8u);
 	p->seccomp_flags = rd_u64(c);
 	p->seccomp_notify = rd_u32(c);
 	p->seccomp_state_len = rd_u32(c);
@@ -430,10 +438,33 @@ static int exec_console(struct stage *s, struct cursor *c)
 		return fail(s, "malformed plan");
 	if (s->consolefd < 0)
 		return fail(s, "no console socket");
-	// The container's /dev/ptmx; pty_open checks that the slave it leads
-	// to is a pty on devpts, whatever the container made of the path.
+	// The container's /dev/ptmx, a name the container owns: resolved in
+	// its root with no magic link (a /proc/self/fd/N would reach this
+	// process's own descriptors), opened without waiting (a tty that
+	// waits for carrier would hold the exec), and checked to be the pty
+	// multiplexer before anything is asked of it; pty_open_fd checks that
+	// the slave it leads to is a pty on devpts.
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return failerr(s, errno, "open pty multiplexer /dev/ptmx: open /");
+	int mfd = res_openat2(root, "dev/ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK, IN_ROOT);
+	int err = errno;
+	close(root);
+	if (mfd < 0)
+		return failerr(s, err, "open pty multiplexer /dev/ptmx: open /dev/ptmx");
+	struct stat st;
+	if (fstat(mfd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(5, 2)) {
+		close(mfd);
+		return fail(s, "open pty multiplexer /dev/ptmx: not the pty multiplexer (device 5:2)");
+	}
+	int fl = fcntl(mfd, F_GETFL);
+	if (fl < 0 || fcntl(mfd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		err = errno;
+		close(mfd);
+		return failerr(s, err, "open pty multiplexer /dev/ptmx: fcntl");
+	}
 	int master, slave;
-	if (pty_open(s, "/dev/ptmx", &master, &slave) < 0)
+	if (pty_open_fd(s, mfd, "/dev/ptmx", &master, &slave) < 0)
 		return -1;
 	if (has_size && pty_set_size(s, master, (uint16_t)rows, (uint16_t)cols) < 0)
 		return -1;

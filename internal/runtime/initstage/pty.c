@@ -136,7 +136,12 @@ int pty_open(struct stage *s, const char *ptmx, int *master, int *slave)
 	int mfd = open_retry(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (mfd < 0)
 		return failerr(s, errno, "open pty multiplexer %s: open %s", ptmx, ptmx);
+	return pty_open_fd(s, mfd, ptmx, master, slave);
+}
 
+int pty_open_fd(struct stage *s, int mfd, const char *ptmx, int *master, int *slave)
+{
+	*master = *slave = -1;
 	// TIOCGPTN answers only on a pty master, so it also proves that ptmx
 	// really was a pty multiplexer and not some other node in its place.
 	unsigned n;

@@ -172,6 +172,9 @@ int rfs_finish_root(struct stage *s, uint32_t readonly, uint64_t propagation);
 // /dev/ptmx), unlocks a new pty and opens its slave, checked to be that
 // pty's slave on devpts.
 int pty_open(struct stage *s, const char *ptmx, int *master, int *slave);
+// pty_open_fd is pty_open with the multiplexer already open as mfd (named
+// ptmx in errors), which it takes over: closed on failure.
+int pty_open_fd(struct stage *s, int mfd, const char *ptmx, int *master, int *slave);
 int pty_set_size(struct stage *s, int master, uint16_t rows, uint16_t cols);
 // pty_send sends fd over the unix socket sock as SCM_RIGHTS, with name as data.
 int pty_send(struct stage *s, int sock, const char *name, int fd);
