@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #ifndef CLONE_NEWTIME
@@ -114,8 +115,17 @@ static void newtime(const char *offsets)
 void berth_nsenter(void)
 {
 	const char *spec = getenv("_BERTH_NSENTER");
-	if (spec != NULL && *spec != '\0')
+	if (spec != NULL && *spec != '\0') {
+		// Not dumpable before the first join: from then on processes of
+		// the container can see this one (its pid namespace was joined
+		// by the thread that started it), and once it is in their user
+		// namespace a CAP_SYS_PTRACE there would let them attach to a
+		// process that still has the host's root directory, uid and
+		// descriptors (CVE-2016-9962). The init stage keeps it so until
+		// execve resets it for the user's program.
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 		join(spec);
+	}
 	unsetenv("_BERTH_NSENTER");
 	// After the joins: a time namespace made in a joined user namespace
 	// belongs to it.
