@@ -457,6 +457,47 @@ func TestSpecExecCwdMagicLink(t *testing.T) {
 	}
 }
 
+// TestSpecStartContainerHookPrivileges: a startContainer hook is a program
+// of the image (its path is resolved in the container), so it runs with
+// what the container's process gets, as runc runs it: the process's user,
+// bounding set and capabilities, never the runtime's root over the host.
+func TestSpecStartContainerHookPrivileges(t *testing.T) {
+	t.Parallel()
+	r := runtimetest.New(t)
+	b := fixture.Bundle(t)
+	b.Spec.Process.User = specs.User{UID: fixture.BerthUID, GID: fixture.BerthGID}
+	b.Spec.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{
+		Path: "/bin/sh",
+		Args: []string{"sh", "-c", "cat /proc/self/status > /tmp/hook-status"},
+	}}}
+	if err := os.MkdirAll(filepath.Join(b.Rootfs, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(b.Rootfs, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	out := specMustRun(t, r, b, specID(t, "hook-privs"), "/bin/probe", "cat", "/proc/self/status")
+	hook := string(specReadFile(t, filepath.Join(b.Rootfs, "tmp", "hook-status")))
+	field := func(status, name string) string {
+		for _, line := range strings.Split(status, "\n") {
+			if v, ok := strings.CutPrefix(line, name+":"); ok {
+				return strings.Join(strings.Fields(v), " ")
+			}
+		}
+		t.Fatalf("no %s in %q", name, status)
+		return ""
+	}
+	want := strconv.Itoa(fixture.BerthUID)
+	if got := field(hook, "Uid"); got != strings.Repeat(want+" ", 3)+want {
+		t.Errorf("startContainer hook runs as uids %q, want the process's %s", got, want)
+	}
+	for _, name := range []string{"Gid", "CapBnd", "CapPrm", "CapEff", "CapInh", "CapAmb", "NoNewPrivs"} {
+		if got, want := field(hook, name), field(out, name); got != want {
+			t.Errorf("startContainer hook's %s is %s, want the process's %s", name, got, want)
+		}
+	}
+}
+
 // specHostMountinfoMentions reports whether the test's own mount table has
 // a mount of fstype whose options mention dir's directory.
 func specHostMountinfoMentions(t *testing.T, fstype, bin string) bool {

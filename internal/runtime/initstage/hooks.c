@@ -2,7 +2,9 @@
 // container's root, startContainer after `start`), with what
 // internal/runtime/hooks does for the hooks the runtime runs: the state on
 // stdin, the hook's own argv and environment only, its own process group
-// killed at the timeout, and the tail of its output in the error.
+// killed at the timeout, and the tail of its output in the error. A
+// startContainer hook runs with the user's process's identity and
+// privileges (struct hook's as), a createContainer hook with the stage's.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +69,7 @@ static const char *tail_str(struct tail *t, char *out, size_t cap)
 	return out;
 }
 
-static void child(const struct hook *h, int in, int out)
+static void child(struct stage *s, const struct hook *h, int in, int out)
 {
 	setpgid(0, 0);
 	sigset_t none;
@@ -76,6 +78,16 @@ static void child(const struct hook *h, int in, int out)
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 		_exit(127);
 	syscall(SYS_close_range, 3, ~0U, 0);
+	// A startContainer hook is a program of the container's (its path is
+	// resolved in the container's root): it gets what the container's
+	// process gets, as runc runs it after finalizing the process, never
+	// the stage's full privileges over the host. The seccomp filter is
+	// the process's alone (a notifying one would hand its listener a
+	// descriptor per hook).
+	if (h->as != NULL && proc_drop(s, h->as) < 0) {
+		dprintf(2, "%s: %s", s->step, s->msg);
+		_exit(127);
+	}
 	static const char *empty[] = { NULL };
 	const char *const *envp = h->envp != NULL ? h->envp : empty;
 	const char *argv0[] = { h->path, NULL };
@@ -103,7 +115,7 @@ int run_hook(struct stage *s, const struct hook *h)
 		return failerr(s, err, "%s: fork", h->name);
 	}
 	if (pid == 0)
-		child(h, in[0], out[1]);
+		child(s, h, in[0], out[1]);
 	close(in[0]);
 	close(out[1]);
 	fcntl(in[1], F_SETFL, O_NONBLOCK);

@@ -597,6 +597,9 @@ static int run_op(struct stage *s, uint32_t op, struct cursor *c, struct process
 		h.timeout_ms = (int64_t)rd_u64(c);
 		h.state = rd_str(c);
 		h.name = rd_str(c);
+		// Hooks after the process was prepared are startContainer's:
+		// they run as the process (hooks.c).
+		h.as = proc->argv != NULL ? proc : NULL;
 		return c->bad ? -2 : run_hook(s, &h);
 	}
 	case OP_SYSCTL: {

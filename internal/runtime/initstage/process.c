@@ -520,6 +520,41 @@ static const char *spec_name(const char *const *names, size_t n, uint64_t v, cha
 #define MPOL_MODES NAMES("MPOL_DEFAULT", "MPOL_PREFERRED", "MPOL_BIND", "MPOL_INTERLEAVE", \
 			 "MPOL_LOCAL", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE")
 
+// drop_privileges is the part of proc_finalize a startContainer hook
+// shares (proc_drop): bounding set, user and groups, capabilities, umask,
+// no_new_privs, in that order.
+static int drop_privileges(struct stage *s, const struct process *p, bool setgroups)
+{
+	// The bounding set first: dropping needs CAP_SETPCAP, which the user
+	// switch may take away.
+	if (p->has_caps) {
+		s->step = "drop bounding capabilities";
+		if (priv_drop_bounding(s, p->cap_bounding) < 0)
+			return -1;
+	}
+	s->step = "switch user";
+	if (priv_switch_user(s, p, setgroups) < 0)
+		return -1;
+	if (p->has_caps) {
+		s->step = "set capabilities";
+		if (priv_apply_caps(s, p) < 0)
+			return -1;
+	}
+	if (p->has_umask)
+		umask((mode_t)p->umask);
+	if (p->no_new_privs) {
+		s->step = "set no_new_privs";
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			return failerr(s, errno, "prctl");
+	}
+	return 0;
+}
+
+int proc_drop(struct stage *s, const struct process *p)
+{
+	return drop_privileges(s, p, priv_setgroups_allowed(s));
+}
+
 int proc_finalize(struct stage *s, struct process *p)
 {
 	char buf[1100];
@@ -575,31 +610,11 @@ int proc_finalize(struct stage *s, struct process *p)
 	// runs under the filter.
 	if (!p->no_new_privs && priv_load_seccomp(s, p) < 0)
 		return -1;
-	// The bounding set first: dropping needs CAP_SETPCAP, which the user
-	// switch may take away.
-	if (p->has_caps) {
-		s->step = "drop bounding capabilities";
-		if (priv_drop_bounding(s, p->cap_bounding) < 0)
-			return -1;
-	}
-	s->step = "switch user";
-	if (priv_switch_user(s, p, setgroups) < 0)
+	if (drop_privileges(s, p, setgroups) < 0)
 		return -1;
-	if (p->has_caps) {
-		s->step = "set capabilities";
-		if (priv_apply_caps(s, p) < 0)
-			return -1;
-	}
-	if (p->has_umask)
-		umask((mode_t)p->umask);
-	if (p->no_new_privs) {
-		s->step = "set no_new_privs";
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-			return failerr(s, errno, "prctl");
-		// As late as possible: only execve of the program follows.
-		if (priv_load_seccomp(s, p) < 0)
-			return -1;
-	}
+	// As late as possible: only execve of the program follows.
+	if (p->no_new_privs && priv_load_seccomp(s, p) < 0)
+		return -1;
 	if (p->affinity_len > 0) {
 		s->step = "exec CPU affinity";
 		if (sched_setaffinity(0, (size_t)p->affinity_len * sizeof(uint64_t), (const cpu_set_t *)p->affinity) < 0)

@@ -109,6 +109,7 @@ struct hook {
 	int64_t timeout_ms;       // 0: none
 	const char *state;        // the state JSON for stdin
 	const char *name;         // "createContainer hook #0 (/path)" for errors
+	const struct process *as; // run with the process's identity and privileges; NULL: the stage's
 };
 
 struct rlimit_entry { uint32_t resource; uint64_t soft, hard; const char *name; };
@@ -190,6 +191,10 @@ int proc_prepare(struct stage *s, struct process *p);
 // proc_finalize drops to the user's identity and privileges and executes
 // the program; it returns (-1) only on failure.
 int proc_finalize(struct stage *s, struct process *p);
+// proc_drop gives the calling process p's bounding set, user, groups,
+// capabilities, umask and no_new_privs, as proc_finalize does, without
+// the seccomp filter: for a hook that runs as the process (hooks.c).
+int proc_drop(struct stage *s, const struct process *p);
 
 // ---- hooks.c ----------------------------------------------------------------
 
