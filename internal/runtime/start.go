@@ -84,16 +84,7 @@ func (c *Container) releaseInit() (string, error) {
 	}()
 	exited := make(chan struct{})
 	go func() {
-		// A pidfd is readable once its process has exited; the function
-		// runs again only when the poller says so, or with the file closed.
-		if rc, err := pf.SyscallConn(); err == nil {
-			polled := false
-			rc.Read(func(uintptr) bool {
-				ready := polled
-				polled = true
-				return ready
-			})
-		}
+		waitPidfd(pf)
 		close(exited)
 	}()
 

@@ -238,7 +238,7 @@ func waitForeground(g *globals, id string, init *os.Process, master *os.File, si
 
 // waitStatus waits for p and returns its status the way a shell reports it.
 func waitStatus(p *os.Process) int {
-	untilExited(p)
+	runtime.WaitExited(p.Pid)
 	st, err := p.Wait()
 	if err != nil {
 		return 255
@@ -247,30 +247,4 @@ func waitStatus(p *os.Process) int {
 		return 128 + int(ws.Signal())
 	}
 	return st.ExitCode()
-}
-
-// untilExited returns once p has exited, waiting in the Go runtime's poller
-// on a pidfd of it. Process.Wait alone blocks a thread in waitid, and the
-// scheduler hands the runtime's one P to another thread and back for it;
-// a command that lives for milliseconds pays for each such hand-over. On a
-// kernel without pidfds it returns at once and Wait blocks as usual.
-func untilExited(p *os.Process) {
-	fd, err := unix.PidfdOpen(p.Pid, unix.PIDFD_NONBLOCK)
-	if err != nil {
-		return
-	}
-	f := os.NewFile(uintptr(fd), "pidfd")
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	// A pidfd is readable once its process has exited; Read calls the
-	// function again only when the poller says so.
-	polled := false
-	rc.Read(func(uintptr) bool {
-		done := polled
-		polled = true
-		return done
-	})
 }

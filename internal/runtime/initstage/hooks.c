@@ -194,8 +194,12 @@ int run_hook(struct stage *s, const struct hook *h)
 		close(wfd);
 	if (rfd >= 0)
 		close(rfd);
-	if (!exited)
+	if (!exited) {
+		// Only a failed poll leaves the loop before the hook exits: the
+		// hook cannot be watched any more, so it is not waited for.
+		kill(-pid, SIGKILL);
 		waitpid(pid, &status, 0);
+	}
 
 	char why[128], outbuf[OUTPUT_LIMIT + 8];
 	if (timed_out)
