@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -174,7 +175,7 @@ func planRootfs(p *initstage.Plan, in *stageInput) error {
 		}
 		switch cleanPath(m.Destination) {
 		case "/dev":
-			if m.Type == "bind" || hasOpt(m.Options, "bind") || hasOpt(m.Options, "rbind") {
+			if m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind") {
 				devBound = true
 			}
 		case "/dev/pts":
@@ -554,15 +555,6 @@ func nsPid(pid int) (int, error) {
 
 func cleanPath(p string) string {
 	return path.Clean("/" + p)
-}
-
-func hasOpt(opts []string, o string) bool {
-	for _, x := range opts {
-		if x == o {
-			return true
-		}
-	}
-	return false
 }
 
 func hasEnv(env []string, key string) bool {

@@ -90,6 +90,26 @@ func (p *Plan) flag(v bool) {
 	}
 }
 
+// optU32 and optU64 append an optional value: whether it is set, then the
+// value (0 when it is not).
+func (p *Plan) optU32(v *uint32) {
+	p.flag(v != nil)
+	if v == nil {
+		p.u32(0)
+	} else {
+		p.u32(*v)
+	}
+}
+
+func (p *Plan) optU64(v *uint64) {
+	p.flag(v != nil)
+	if v == nil {
+		p.u64(0)
+	} else {
+		p.u64(*v)
+	}
+}
+
 // raw appends data with zeros up to a multiple of 8 bytes; the stage
 // reads it in place and skips the padding.
 func (p *Plan) raw(data []byte) {
@@ -391,12 +411,7 @@ func (p *Plan) Process(step string, proc *Process) {
 		groups[i] = uint64(g)
 	}
 	p.u64s(groups)
-	p.flag(proc.Umask != nil)
-	if proc.Umask != nil {
-		p.u32(*proc.Umask)
-	} else {
-		p.u32(0)
-	}
+	p.optU32(proc.Umask)
 	p.flag(proc.NoNewPrivs)
 	p.u32(1) // capabilities are always set: no spec sets means none
 	p.u64(proc.Bounding)
@@ -417,29 +432,11 @@ func (p *Plan) Process(step string, proc *Process) {
 	p.flag(proc.SeccompNotify)
 	p.u32(uint32(len(proc.SeccompState)))
 	p.raw(proc.SeccompState)
-	optU64 := func(v *uint64) {
-		p.flag(v != nil)
-		if v != nil {
-			p.u64(*v)
-		} else {
-			p.u64(0)
-		}
-	}
-	optU64(proc.Personality)
-	p.flag(proc.IOPriority != nil)
-	if proc.IOPriority != nil {
-		p.u32(*proc.IOPriority)
-	} else {
-		p.u32(0)
-	}
+	p.optU64(proc.Personality)
+	p.optU32(proc.IOPriority)
 	p.u32(uint32(len(proc.SchedAttr)))
 	p.raw(proc.SchedAttr)
-	p.flag(proc.MemoryPolicy != nil)
-	if proc.MemoryPolicy != nil {
-		p.u32(*proc.MemoryPolicy)
-	} else {
-		p.u32(0)
-	}
+	p.optU32(proc.MemoryPolicy)
 	p.u64(proc.MaxNode)
 	p.u64s(proc.NodeMask)
 	p.u64s(proc.Affinity)

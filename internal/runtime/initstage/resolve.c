@@ -101,6 +101,28 @@ int res_mount_setattr(int dirfd, const char *path, unsigned int flags,
 	return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof(attr));
 }
 
+// res_bind_onto attaches a detached clone of what src refers to (the whole
+// tree beneath it with AT_RECURSIVE in recursive) on dst, a target already
+// resolved, with attr_set applied to the clone first (0: none): the bind
+// mount done by descriptor, with nothing looked up by name in between.
+// Errors say which call failed after prefix.
+int res_bind_onto(struct stage *s, int src, unsigned int recursive, uint64_t attr_set, int dst,
+		  const char *prefix)
+{
+	int tree = res_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | recursive);
+	if (tree < 0)
+		return failerr(s, errno, "%sopen_tree", prefix);
+	int ret = -1;
+	if (attr_set != 0 && res_mount_setattr(tree, "", AT_EMPTY_PATH | recursive, attr_set, 0, -1) < 0)
+		failerr(s, errno, "%smount_setattr", prefix);
+	else if (res_move_mount(tree, dst) < 0)
+		failerr(s, errno, "%smove_mount", prefix);
+	else
+		ret = 0;
+	close(tree);
+	return ret;
+}
+
 // fd_path names an open descriptor for mount(2), which takes only paths:
 // the kernel follows /proc/self/fd/N to exactly the object the descriptor
 // refers to, whatever has happened to its name since.

@@ -69,6 +69,8 @@ int res_open_tree(int dirfd, const char *path, unsigned int flags);
 int res_move_mount(int from, int to);
 int res_mount_setattr(int dirfd, const char *path, unsigned int flags,
 		      uint64_t set, uint64_t clr, int userns);
+int res_bind_onto(struct stage *s, int src, unsigned int recursive, uint64_t attr_set, int dst,
+		  const char *prefix);
 
 // fd_path is the /proc/self/fd/N name of a descriptor, for mount(2).
 struct fd_path { char s[32]; };

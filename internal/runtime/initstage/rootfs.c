@@ -308,7 +308,7 @@ int rfs_remount(struct stage *s, const struct op_remount *r)
 // and numbers, for user namespaces where mknod(2) is refused.
 static int bind_device(struct stage *s, const struct op_device *d, int parent, const char *name)
 {
-	int ret = -1, dst = -1, tree = -1;
+	int ret = -1, dst = -1;
 	int host = open(d->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (host < 0)
 		return failerr(s, errno, "host node for bind mount: open %s", d->path);
@@ -345,18 +345,8 @@ static int bind_device(struct stage *s, const struct op_device *d, int parent, c
 		fail(s, "%s is not a file to cover", name);
 		goto out;
 	}
-	tree = res_open_tree(host, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-	if (tree < 0) {
-		failerr(s, errno, "open_tree");
-		goto out;
-	}
-	if (res_move_mount(tree, dst) < 0) {
-		failerr(s, errno, "move_mount");
-		goto out;
-	}
-	ret = 0;
+	ret = res_bind_onto(s, host, 0, 0, dst, "");
 out:
-	res_close(&tree);
 	res_close(&dst);
 	res_close(&host);
 	return ret;
@@ -515,7 +505,7 @@ static int mask(struct stage *s, const char *path)
 		return 0;
 	if (fd < 0)
 		return -1;
-	int ret = -1, tree = -1, null;
+	int ret = -1, null;
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		failerr(s, errno, "fstat");
@@ -532,18 +522,8 @@ static int mask(struct stage *s, const char *path)
 	}
 	if ((null = null_fd(s)) < 0)
 		goto out;
-	tree = res_open_tree(null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-	if (tree < 0) {
-		failerr(s, errno, "open_tree");
-		goto out;
-	}
-	if (res_move_mount(tree, fd) < 0) {
-		failerr(s, errno, "move_mount");
-		goto out;
-	}
-	ret = 0;
+	ret = res_bind_onto(s, null, 0, 0, fd, "");
 out:
-	res_close(&tree);
 	close(fd);
 	return ret;
 }
@@ -566,26 +546,10 @@ static int readonly(struct stage *s, const char *path)
 		return 0;
 	if (fd < 0)
 		return -1;
-	int ret = -1;
 	// A detached recursive clone of the path itself, made read-only with
 	// mount_setattr (which keeps every other flag, including those a user
 	// namespace locks) and attached back on top of the original.
-	int tree = res_open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
-	if (tree < 0) {
-		failerr(s, errno, "open_tree");
-		goto out;
-	}
-	if (res_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0, -1) < 0) {
-		failerr(s, errno, "mount_setattr");
-		goto out;
-	}
-	if (res_move_mount(tree, fd) < 0) {
-		failerr(s, errno, "move_mount");
-		goto out;
-	}
-	ret = 0;
-out:
-	res_close(&tree);
+	int ret = res_bind_onto(s, fd, AT_RECURSIVE, MOUNT_ATTR_RDONLY, fd, "");
 	close(fd);
 	return ret;
 }
@@ -626,19 +590,7 @@ static int bind_console(struct stage *s, int slave)
 	int dst = res_prepare_target(s, "/dev/console", 0, 0755);
 	if (dst < 0)
 		return wrap(s, "create /dev/console");
-	int ret = -1;
-	int tree = res_open_tree(slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-	if (tree < 0) {
-		failerr(s, errno, "bind /dev/console: open_tree");
-		goto out;
-	}
-	if (res_move_mount(tree, dst) < 0) {
-		failerr(s, errno, "bind /dev/console: move_mount");
-		goto out;
-	}
-	ret = 0;
-out:
-	res_close(&tree);
+	int ret = res_bind_onto(s, slave, 0, 0, dst, "bind /dev/console: ");
 	close(dst);
 	return ret;
 }
