@@ -58,6 +58,10 @@ func (m *manager) Signal(sig unix.Signal) error {
 // gone reports whether err says the cgroup's directory went away while it
 // was being signalled: then no process is left in it to signal. systemd
 // removes a scope's cgroup as soon as its last process exits, so a kill
-// --all or delete --force racing with the container's end meets this.
+// --all or delete --force racing with the container's end meets this:
+// ENOENT when the directory went before a control file was opened,
+// ENODEV (kernfs) when it went between the open and the write.
 // (Control files never vanish from a cgroup that exists.)
-func gone(err error) bool { return errors.Is(err, os.ErrNotExist) }
+func gone(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV)
+}

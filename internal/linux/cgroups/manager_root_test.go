@@ -490,3 +490,47 @@ func TestRelativePathUnderOwnCgroup(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A control file opened before its cgroup is removed answers the write
+// with ENODEV, the shape of systemd removing a scope's cgroup while a
+// delete --force kills it: gone must count it as a cgroup with nobody
+// left to signal, as it does ENOENT.
+func TestGoneRemovedCgroup(t *testing.T) {
+	requireRoot(t)
+	l, err := Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root string
+	for _, h := range l.Hierarchies {
+		if h.Unified {
+			root = h.Mountpoint
+		}
+	}
+	if root == "" {
+		t.Skip("no cgroup2 hierarchy")
+	}
+	dir := filepath.Join(root, uniqueName(t))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(dir) })
+	f, err := os.OpenFile(filepath.Join(dir, "cgroup.procs"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString("0")
+	if err == nil {
+		t.Fatal("a write to the control file of a removed cgroup succeeded")
+	}
+	if !gone(err) {
+		t.Errorf("gone(%v) = false for the control file of a removed cgroup", err)
+	}
+	if _, err := os.OpenFile(filepath.Join(dir, "cgroup.procs"), os.O_WRONLY, 0); !gone(err) {
+		t.Errorf("gone(%v) = false for a removed cgroup's path", err)
+	}
+}
