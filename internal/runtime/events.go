@@ -62,6 +62,12 @@ func (c *Container) Events(ctx context.Context, interval time.Duration, emit fun
 			}
 			ev, err := c.Stats()
 			if err != nil {
+				// The container may have ended since the check above:
+				// systemd removes a scope's cgroup as its last process
+				// exits, under the reading of its files.
+				if !c.initAlive() {
+					return c.drainOOM(ooms, emit)
+				}
 				return err
 			}
 			if err := emit(ev); err != nil {
