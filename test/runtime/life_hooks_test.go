@@ -321,7 +321,9 @@ func TestLifePoststartFailureStops(t *testing.T) {
 	t.Parallel()
 	r := runtimetest.New(t)
 	log := filepath.Join(t.TempDir(), "hooks.log")
+	cg := lifeUniqueCgroup(t)
 	b := fixture.Bundle(t, fixture.WithArgs("/bin/probe", "sleep", "1000"), fixture.WithSpec(func(s *specs.Spec) {
+		s.Linux.CgroupsPath = cg
 		s.Hooks = &specs.Hooks{Poststart: []specs.Hook{lifeHook(fixture.Probe(t), "poststart", log, "1")}}
 	}))
 	id := lifeID(t)
@@ -335,4 +337,5 @@ func TestLifePoststartFailureStops(t *testing.T) {
 	}
 	r.WaitStatus(id, "stopped", 10*time.Second)
 	r.Must("delete", id)
+	lifeNoLeftovers(t, r, id, cg, "", nil)
 }
