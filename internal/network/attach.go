@@ -161,9 +161,10 @@ func (m *Manager) Attach(ctx context.Context, ref, containerID, netnsPath string
 	}
 	// An address asked for may be a pool entry's.
 	if o.IPv4.IsValid() || o.IPv6.IsValid() {
-		m.evict(ctx, r, func(pe *endpointRecord) bool {
+		unhold := m.holdFor(ctx, r, func(pe *endpointRecord) bool {
 			return (o.IPv4.IsValid() && pe.IPv4.Addr() == o.IPv4) || (o.IPv6.IsValid() && pe.IPv6.Addr() == o.IPv6)
 		})
+		defer unhold()
 	}
 	if err := m.writeEndpoint(e); err != nil {
 		releasePorts(held)
@@ -507,13 +508,13 @@ func (m *Manager) detachPooled(ctx context.Context, r *record, e *endpointRecord
 	m.mu.Lock()
 	if later && r != nil && !m.closed {
 		p = m.poolLocked(r.ID)
-		p.work.Add(1)
+		p.busy++
 	}
 	m.mu.Unlock()
 	m.forgetEndpoint(e)
 	if err := m.removeEndpoint(e); err != nil {
 		if p != nil {
-			p.work.Done()
+			m.workDone(p)
 		}
 		return err
 	}
@@ -521,7 +522,7 @@ func (m *Manager) detachPooled(ctx context.Context, r *record, e *endpointRecord
 		return m.releaseEntry(ctx, r, pe)
 	}
 	go func() {
-		defer p.work.Done()
+		defer m.workDone(p)
 		if err := m.releaseEntry(m.bgContext(), r, pe); err != nil {
 			m.logf("%v", err)
 		}

@@ -94,6 +94,9 @@ type Manager struct {
 	pools  map[string]*netPool
 	taken  map[string]*endpointRecord
 	closed bool
+	// poolIdle (on mu) is signalled when a pool's busy count drops
+	// to 0.
+	poolIdle *sync.Cond
 }
 
 // DefaultPluginDirs are where berthd looks for the CNI plugins: bin/cni
@@ -167,6 +170,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		pools:     map[string]*netPool{},
 		taken:     map[string]*endpointRecord{},
 	}
+	m.poolIdle = sync.NewCond(&m.mu)
 	if m.logf == nil {
 		m.logf = func(string, ...any) {}
 	}

@@ -23,7 +23,11 @@ package network
 //
 // An entry is used once: a container may have changed its namespace
 // (routes, sysctls, interfaces with NET_ADMIN), so what it leaves is
-// destroyed, never handed to another. Entries are never listed (network
+// destroyed, never handed to another. An attach that asks for a fixed
+// address holds the network's fills, waits for the fills and releases in
+// flight and evicts a ready entry holding the address (holdFor): the
+// address may be the one the next fill leases, or that of a pooled
+// container removed a moment ago. Entries are never listed (network
 // inspect reads the endpoint records) and have no DNS names until a
 // container takes them. Remove of a network and Close drain its entries
 // (fills finished, ready and reserved entries and releases done);
@@ -40,16 +44,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 )
 
 // netPool is one network's entries. Under Manager.mu.
 type netPool struct {
 	ready   []*endpointRecord
 	filling int
-	// work counts the fills and releases of the network's entries in
-	// flight: Remove and Close wait for them.
-	work    sync.WaitGroup
+	// busy counts the fills and releases of the network's entries in
+	// flight (Manager.poolIdle is signalled when it drops to 0): Remove
+	// and Close wait for them, and so does an attach that asks for an
+	// address, which one of them may hold.
+	busy int
+	// holds counts the attaches with a fixed address in progress: no
+	// fill starts meanwhile, so none takes the address between the
+	// attach's eviction and its ADD.
+	holds   int
 	stopped bool
 }
 
@@ -123,17 +132,60 @@ func (m *Manager) poolLocked(networkID string) *netPool {
 // refillLocked starts the fills that bring the pool to its size.
 // Preconditions: m.mu held.
 func (m *Manager) refillLocked(r *record, p *netPool) {
-	for !p.stopped && !m.closed && len(p.ready)+p.filling < m.cfg.Pool {
+	for !p.stopped && !m.closed && p.holds == 0 && len(p.ready)+p.filling < m.cfg.Pool {
 		p.filling++
-		p.work.Add(1)
+		p.busy++
 		go m.fill(r, p)
+	}
+}
+
+// workDone ends one fill or release of p counted in busy.
+func (m *Manager) workDone(p *netPool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.workDoneLocked(p)
+}
+
+// workDoneLocked is workDone with m.mu held.
+func (m *Manager) workDoneLocked(p *netPool) {
+	if p.busy--; p.busy == 0 {
+		m.poolIdle.Broadcast()
+	}
+}
+
+// waitIdleLocked waits until no fill or release of p is in flight.
+// Preconditions: m.mu held (released while waiting).
+func (m *Manager) waitIdleLocked(p *netPool) {
+	for p.busy > 0 {
+		m.poolIdle.Wait()
+	}
+}
+
+// holdFor frees an address a container asks for on r from the pool:
+// fills are held until the returned function is called, the fills and
+// releases in flight are waited for (a fill may have just leased the
+// address, and a container removed a moment ago has its pooled entry's
+// lease released in the background), then a ready entry that holds the
+// address is released. Without it a fixed address next to the last one
+// leased, or that of a container just removed, is refused as taken.
+func (m *Manager) holdFor(ctx context.Context, r *record, match func(*endpointRecord) bool) (unhold func()) {
+	m.mu.Lock()
+	p := m.poolLocked(r.ID)
+	p.holds++
+	m.waitIdleLocked(p)
+	m.mu.Unlock()
+	m.evict(ctx, r, match)
+	return func() {
+		m.mu.Lock()
+		p.holds--
+		m.mu.Unlock()
 	}
 }
 
 // fill makes one entry and adds it to the pool, or releases it when the
 // pool stopped meanwhile.
 func (m *Manager) fill(r *record, p *netPool) {
-	defer p.work.Done()
+	defer m.workDone(p)
 	e, err := m.makeEntry(m.bgContext(), r)
 	m.mu.Lock()
 	p.filling--
@@ -271,11 +323,11 @@ func (m *Manager) releaseLater(r *record, e *endpointRecord) {
 		return
 	}
 	p := m.poolLocked(r.ID)
-	p.work.Add(1)
+	p.busy++
 	m.refillLocked(r, p)
 	m.mu.Unlock()
 	go func() {
-		defer p.work.Done()
+		defer m.workDone(p)
 		if err := m.releaseEntry(m.bgContext(), r, e); err != nil {
 			m.logf("%v", err)
 		}
@@ -378,10 +430,10 @@ func (m *Manager) stopPool(ctx context.Context, r *record) error {
 			delete(m.taken, key)
 		}
 	}
-	m.mu.Unlock()
 	if p != nil {
-		p.work.Wait()
+		m.waitIdleLocked(p)
 	}
+	m.mu.Unlock()
 	var errs []error
 	for _, e := range out {
 		errs = append(errs, m.releaseEntry(ctx, r, e))
@@ -419,10 +471,10 @@ func (m *Manager) closePools() error {
 		ps = append(ps, p)
 		delete(m.pools, id)
 	}
-	m.mu.Unlock()
 	for _, p := range ps {
-		p.work.Wait()
+		m.waitIdleLocked(p)
 	}
+	m.mu.Unlock()
 	for _, pe := range rest {
 		m.mu.Lock()
 		r := m.networks[pe.NetworkID]

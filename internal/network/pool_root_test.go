@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -318,10 +319,10 @@ func crash(m *Manager) {
 	for _, p := range m.pools {
 		ps = append(ps, p)
 	}
-	m.mu.Unlock()
 	for _, p := range ps {
-		p.work.Wait()
+		m.waitIdleLocked(p)
 	}
+	m.mu.Unlock()
 	m.dns.Close()
 	m.mu.Lock()
 	for id, rs := range m.ports {
@@ -329,4 +330,118 @@ func crash(m *Manager) {
 		delete(m.ports, id)
 	}
 	m.mu.Unlock()
+}
+
+// slowBridgePlugins is a plugin directory with the real plugins, but
+// whose bridge, while the file it returns exists, holds its ADD's
+// result for two seconds after the address was leased: a pool fill
+// caught between its lease and its landing in the pool.
+func slowBridgePlugins(t *testing.T) (dir, slow string) {
+	t.Helper()
+	real := plugins(t)
+	dir = t.TempDir()
+	des, err := os.ReadDir(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		if de.Name() != "bridge" {
+			if err := os.Symlink(filepath.Join(real, de.Name()), filepath.Join(dir, de.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	slow = filepath.Join(dir, "slow")
+	script := fmt.Sprintf("#!/bin/sh\nout=$(%q)\nrc=$?\n[ \"$CNI_COMMAND\" = ADD ] && [ -e %q ] && sleep 2\nprintf '%%s' \"$out\"\nexit $rc\n",
+		filepath.Join(real, "bridge"), slow)
+	if err := os.WriteFile(filepath.Join(dir, "bridge"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, slow
+}
+
+// A fixed address is the container's even when the pool's work in
+// flight holds it: a fill that leased it and has not landed yet (the
+// next address after a fixed one is the next fill's), or the release in
+// the background of a container removed a moment ago. The attach waits
+// for that work and evicts the entry, instead of failing as taken.
+func TestPoolFixedAddressInFlight(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	ctx := context.Background()
+	cfg, _ := testConfig(t)
+	var slow string
+	cfg.PluginDirs[0], slow = slowBridgePlugins(t)
+	cfg.Pool = 2
+	m, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { teardown(t, m) })
+	if _, err := m.Create(ctx, network.CreateRequest{Name: "bt-pool-fixed"}); err != nil {
+		t.Fatal(err)
+	}
+	ins, _ := m.Inspect("bt-pool-fixed")
+
+	// The pool's first fills, slowed down after their leases.
+	if err := os.WriteFile(slow, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Take("bt-pool-fixed", "p"+randHex(63), AttachOptions{}); ok {
+		t.Fatal("Take gave an entry before the network's pool was started")
+	}
+	var leases []leaseFile
+	for deadline := time.Now().Add(20 * time.Second); len(leases) < 2; time.Sleep(10 * time.Millisecond) {
+		if leases, err = readLeases(filepath.Join(m.ipamDir(), ins.ID)); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool's fills leased %d addresses in 20s, want 2", len(leases))
+		}
+	}
+	if s, _ := m.Pool(); s.Ready != 0 {
+		t.Fatalf("pool %+v: a fill landed within the plugin's hold", s)
+	}
+	if err := os.Remove(slow); err != nil {
+		t.Fatal(err)
+	}
+	inFlight, err := netip.ParseAddr(filepath.Base(leases[0].path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := "f" + randHex(63)
+	ep, err := m.Attach(ctx, "bt-pool-fixed", fixed, testNetNS(t), AttachOptions{IPv4: inFlight})
+	if err != nil {
+		t.Fatalf("attach with the address a fill in flight leased: %v", err)
+	}
+	if ep.IPv4.Addr() != inFlight {
+		t.Fatalf("got %s, asked for %s", ep.IPv4, inFlight)
+	}
+
+	// A pooled container removed, and its address asked for at once.
+	id := "p" + randHex(63)
+	path, ok := m.Take("bt-pool-fixed", id, AttachOptions{})
+	if !ok {
+		t.Fatal("Take gave nothing from a pool with a ready entry")
+	}
+	pooled, err := m.Attach(ctx, "bt-pool-fixed", id, path, AttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DetachAll(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	again := "f" + randHex(63)
+	ep, err = m.Attach(ctx, "bt-pool-fixed", again, testNetNS(t), AttachOptions{IPv4: pooled.IPv4.Addr()})
+	if err != nil {
+		t.Fatalf("attach with the address of a container removed a moment ago: %v", err)
+	}
+	if ep.IPv4.Addr() != pooled.IPv4.Addr() {
+		t.Fatalf("got %s, asked for %s", ep.IPv4, pooled.IPv4)
+	}
+	for _, c := range []string{fixed, again} {
+		if err := m.DetachAll(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
