@@ -80,15 +80,19 @@ func Validate(spec *specs.Spec, bundle string) error {
 			return invalid("mounts[%d] (%s): uidMappings and gidMappings must be given together", i, m.Destination)
 		}
 	}
-	if spec.Hostname != "" && !ns[specs.UTSNamespace].new {
-		return invalid("hostname %q needs a new uts namespace", spec.Hostname)
+	// The names are set in the container's uts namespace, a new one or
+	// one joined by path (a pod's, as runc sets them there too); without
+	// one they would be the host's.
+	uts := ns[specs.UTSNamespace].new || ns[specs.UTSNamespace].path != ""
+	if spec.Hostname != "" && !uts {
+		return invalid("hostname %q needs a uts namespace of the container's (new or joined by path): the runtime's is the host's", spec.Hostname)
 	}
-	if spec.Domainname != "" && !ns[specs.UTSNamespace].new {
-		return invalid("domainname %q needs a new uts namespace", spec.Domainname)
+	if spec.Domainname != "" && !uts {
+		return invalid("domainname %q needs a uts namespace of the container's (new or joined by path): the runtime's is the host's", spec.Domainname)
 	}
 	owned := map[sysctl.Namespace]bool{
 		"ipc":     ns[specs.IPCNamespace].new || ns[specs.IPCNamespace].path != "",
-		"uts":     ns[specs.UTSNamespace].new || ns[specs.UTSNamespace].path != "",
+		"uts":     uts,
 		"network": ns[specs.NetworkNamespace].new || ns[specs.NetworkNamespace].path != "",
 	}
 	for k, v := range spec.Linux.Sysctl {

@@ -61,7 +61,7 @@ func TestValidate(t *testing.T) {
 				}
 			}
 			s.Linux.Namespaces = ns
-		}, "needs a new uts namespace"},
+		}, "needs a uts namespace of the container's"},
 		{"relative cwd", func(s *specs.Spec) { s.Process.Cwd = "tmp" }, "cwd"},
 		{"empty args", func(s *specs.Spec) { s.Process.Args = nil }, "args"},
 		{"unknown rlimit", func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BOGUS"}} }, "RLIMIT_BOGUS"},

@@ -154,8 +154,11 @@ func TestSpecNamespacesJoinByPath(t *testing.T) {
 	utsPath := fmt.Sprintf("/proc/%d/ns/uts", holder.Process.Pid)
 
 	b := fixture.Bundle(t)
-	// A joined uts namespace is not the container's to rename.
-	b.Spec.Hostname = ""
+	// The names are set in the joined uts namespace (a pod's), as runc
+	// sets them: its holder sees them, the host keeps its own.
+	b.Spec.Hostname = "berth-joined-uts"
+	b.Spec.Domainname = "joined.berth.test"
+	hostName, _ := os.Hostname()
 	for i, n := range b.Spec.Linux.Namespaces {
 		switch n.Type {
 		case specs.NetworkNamespace:
@@ -186,6 +189,15 @@ func TestSpecNamespacesJoinByPath(t *testing.T) {
 		if rep.Namespaces[kind] == host[kind] {
 			t.Errorf("%s namespace is the host's", kind)
 		}
+	}
+	if rep.Hostname != "berth-joined-uts" || rep.Domainname != "joined.berth.test" {
+		t.Errorf("hostname %q domainname %q in the joined uts namespace, want berth-joined-uts and joined.berth.test", rep.Hostname, rep.Domainname)
+	}
+	if out, err := exec.Command("nsenter", "--uts="+utsPath, "hostname").Output(); err != nil || strings.TrimSpace(string(out)) != "berth-joined-uts" {
+		t.Errorf("the uts namespace's holder sees the name %q (%v), want berth-joined-uts", out, err)
+	}
+	if now, _ := os.Hostname(); now != hostName {
+		t.Errorf("the host's name changed from %q to %q", hostName, now)
 	}
 }
 

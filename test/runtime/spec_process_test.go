@@ -407,7 +407,8 @@ func TestSpecSysctlRefused(t *testing.T) {
 }
 
 // TestSpecHostnameDomainname: hostname and domainname as given, in the
-// container's own uts namespace; a hostname without one is refused.
+// container's own uts namespace; a hostname without one (the host's) is
+// refused. TestSpecNamespacesJoinByPath sets one in a joined namespace.
 func TestSpecHostnameDomainname(t *testing.T) {
 	t.Parallel()
 	r := runtimetest.New(t)
