@@ -86,12 +86,12 @@ func initPlan(in *stageInput) ([]byte, error) {
 	if spec.Process.OOMScoreAdj != nil {
 		p.OOMScoreAdj("set oom_score_adj", strconv.Itoa(*spec.Process.OOMScoreAdj))
 	}
-	if in.hasNS(specs.MountNamespace) {
-		if err := planRootfs(p, in); err != nil {
-			return nil, err
-		}
-	} else if in.console {
-		return nil, stepError("console", errors.New("a terminal needs the container's own mount namespace"))
+	// The container has a mount namespace (validate requires one): a new
+	// one, or one joined by path, where the root, mounts and paths are
+	// set up all the same (as runc does): root.path is the container's
+	// root either way.
+	if err := planRootfs(p, in); err != nil {
+		return nil, err
 	}
 	if spec.Hostname != "" {
 		p.Hostname("set hostname", spec.Hostname)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/test/fixture"
+	"github.com/berth-project/berth/test/probe/report"
 	"github.com/berth-project/berth/test/runtimetest"
 )
 
@@ -199,6 +201,60 @@ func TestSpecNamespacesJoinByPath(t *testing.T) {
 	if now, _ := os.Hostname(); now != hostName {
 		t.Errorf("the host's name changed from %q to %q", hostName, now)
 	}
+}
+
+// TestSpecNamespacesJoinMount: a mount namespace joined by path is the
+// container's, and the bundle's root, mounts, masked and read-only paths
+// are set up in it as in a new one (runc does the same): root.path is the
+// container's root either way. The host's mount table is untouched and
+// the namespace's holder lives on.
+func TestSpecNamespacesJoinMount(t *testing.T) {
+	t.Parallel()
+	r := runtimetest.New(t)
+	// The bundle first: the namespace is a copy of the host's mounts
+	// when it is made, and the fixture's rootfs is a mount.
+	b := fixture.Bundle(t)
+	holder := specNSHolder(t, "--mount", "--propagation", "private")
+	mntPath := specWaitNS(t, holder.Process.Pid, "mnt")
+	for i, n := range b.Spec.Linux.Namespaces {
+		if n.Type == specs.MountNamespace {
+			b.Spec.Linux.Namespaces[i].Path = mntPath
+		}
+	}
+	hostMounts := lifeMountsUnder(t, b.Dir)
+	id := specID(t, "ns-join-mnt")
+	// The probe is the bundle's: the host's root has no /bin/probe.
+	rep := r.RunProbe(b, id)
+	if got, want := rep.Namespaces["mnt"], specNSInode(t, mntPath); got != want {
+		t.Errorf("mnt namespace %d, want %d: the one given by path", got, want)
+	}
+	kinds := map[string]string{}
+	var interrupts, procSys *report.Mount
+	for i, m := range rep.Mounts {
+		kinds[m.MountPoint] = m.FSType
+		switch m.MountPoint {
+		case "/proc/interrupts":
+			interrupts = &rep.Mounts[i]
+		case "/proc/sys":
+			procSys = &rep.Mounts[i]
+		}
+	}
+	if kinds["/proc"] != "proc" || kinds["/dev"] != "tmpfs" || kinds["/dev/pts"] != "devpts" {
+		t.Errorf("the spec's mounts in the joined namespace: /proc %q /dev %q /dev/pts %q", kinds["/proc"], kinds["/dev"], kinds["/dev/pts"])
+	}
+	if interrupts == nil {
+		t.Error("masked /proc/interrupts is not covered in the joined namespace")
+	}
+	if procSys == nil || !procSys.HasOption("ro") {
+		t.Errorf("read-only /proc/sys in the joined namespace: %+v", procSys)
+	}
+	if err := holder.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the namespace's holder is gone: %v", err)
+	}
+	if now := lifeMountsUnder(t, b.Dir); !slices.Equal(now, hostMounts) {
+		t.Errorf("the host's mounts under the bundle changed:\nbefore %q\nafter  %q", hostMounts, now)
+	}
+	specNoLeftovers(t, r, id)
 }
 
 // TestSpecNamespacesJoinPID: joining a pid namespace by path puts the
