@@ -219,7 +219,7 @@ func validateNamespaces(l *specs.Linux) (map[specs.LinuxNamespaceType]nsInfo, er
 		}
 	}
 	if _, ok := out[specs.MountNamespace]; !ok {
-		return nil, invalid("a mount namespace is required")
+		return nil, invalid("a mount namespace is required (new or joined by path): without one the container's mounts would be made in the host's mount table and outlive it")
 	}
 	return out, nil
 }

@@ -1,6 +1,8 @@
 // Package peers_test runs berth-runtime under the real clients that drive
 // runc in the field: containerd (through ctr and containerd-shim-runc-v2,
-// with --runc-binary) and podman (through conmon, with --runtime). Each test
+// with --runc-binary) and podman (through conmon, with --runtime); and
+// under the OCI's own conformance suite, runtime-tools' validation
+// programs, beside runc on the same host (TestRuntimeToolsValidation). Each test
 // starts the client on private state, runs the busybox image from
 // test/fixture (fixture.Image, with /bin/probe inside) and asserts on what
 // the probe reports and on the exit codes the client passes back: a
