@@ -177,7 +177,7 @@ func buildRuntimeToolsInto(t *testing.T, out string) {
 	if err := os.MkdirAll(filepath.Join(out, "validation"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	env := append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off")
 	for _, args := range [][]string{
 		{"go", "build", "-o", filepath.Join(out, "runtimetest"), "-tags", "netgo osusergo", "./cmd/runtimetest"},
 		{"go", "build", "-o", filepath.Join(out, "validation") + "/", "./validation/..."},
