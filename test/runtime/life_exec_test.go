@@ -320,6 +320,15 @@ func TestLifeExecFailures(t *testing.T) {
 		if !strings.Contains(res.Stderr, args[0]) {
 			t.Errorf("exec %s: the error does not name the program: %q", args[0], res.Stderr)
 		}
+		// runc's status for an exec that could not run: a caller tells
+		// it from the program's own 1.
+		if res.Code != 255 {
+			t.Errorf("exec %s: exit status %d, want 255", args[0], res.Code)
+		}
+	}
+	res := lifeRun(t, r, "exec", "--pid-file", filepath.Join(t.TempDir(), "no", "dir", "pid"), id, "/bin/probe", "exit", "0")
+	if res.Code != 255 || !strings.Contains(res.Stderr, "pid") {
+		t.Errorf("exec with a pid file in a missing directory: %s; want status 255 and an error naming the pid file", res)
 	}
 	if !lifeAlive(pid) {
 		t.Fatalf("a failed exec killed the container")
@@ -330,7 +339,7 @@ func TestLifeExecFailures(t *testing.T) {
 	// A stopped container.
 	lifeMust(t, r, "kill", id, "KILL")
 	r.WaitStatus(id, "stopped", 10*time.Second)
-	res := lifeRun(t, r, "exec", id, "/bin/probe", "exit", "0")
+	res = lifeRun(t, r, "exec", id, "/bin/probe", "exit", "0")
 	msg := strings.ToLower(res.Stderr)
 	if res.Code == 0 || !(strings.Contains(msg, "stopped") || strings.Contains(msg, "not running")) {
 		t.Errorf("exec in a stopped container: %s; want a failure saying it is stopped / not running", res)

@@ -142,12 +142,19 @@ func TestLifeWrongStates(t *testing.T) {
 		t.Errorf("after a refused delete: status %q, init alive %v; want it untouched", s.Status, lifeAlive(pid))
 	}
 
+	// Signal 0 signals nothing: it says the container is there.
+	lifeMust(t, r, "kill", id, "0")
+	if !lifeAlive(pid) {
+		t.Fatal("kill 0 killed the init")
+	}
 	lifeMust(t, r, "kill", id, "KILL")
 	r.WaitStatus(id, "stopped", 10*time.Second)
-	// start and kill of a stopped container
+	// start and kill of a stopped container; runc's words, which
+	// scripts look for.
 	lifeFail(t, r, nil, "start", id)
-	lifeFail(t, r, []string{"not running"}, "kill", id)
-	lifeFail(t, r, []string{"not running"}, "kill", id, "KILL")
+	lifeFail(t, r, []string{"container not running"}, "kill", id)
+	lifeFail(t, r, []string{"container not running"}, "kill", id, "KILL")
+	lifeFail(t, r, []string{"container not running"}, "kill", id, "0")
 	// delete of a stopped container needs no --force
 	lifeMust(t, r, "delete", id)
 }

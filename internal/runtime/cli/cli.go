@@ -68,6 +68,16 @@ type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
+// statusError is a failure of the runtime reported with a status of its
+// own instead of 1.
+type statusError struct {
+	code int
+	err  error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
 // Main runs the command line and returns the exit status.
 func Main(args []string) int {
 	if len(args) > 1 {
@@ -142,6 +152,11 @@ func Main(args []string) int {
 			lg.errorf("%s: %v", name, ue.err)
 			fmt.Fprintf(os.Stderr, "usage: berth-runtime %s\n", c.usage)
 			return 2
+		}
+		var se *statusError
+		if errors.As(err, &se) {
+			lg.errorf("%s: %v", name, se.err)
+			return se.code
 		}
 		var w *runtime.Warning
 		if errors.As(err, &w) {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -15,7 +16,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// execFailed is exec's status when the process could not be run, runc's
+// 255: a caller (a probe, `docker exec`) tells it from the program's own
+// status, of which 1 is common.
+const execFailed = 255
+
 func cmdExec(g *globals, args []string) error {
+	err := execProcess(g, args)
+	var ee *exitError
+	var ue *usageError
+	if err == nil || errors.As(err, &ee) || errors.As(err, &ue) {
+		return err
+	}
+	return &statusError{code: execFailed, err: err}
+}
+
+func execProcess(g *globals, args []string) error {
 	fs := flags("exec")
 	var (
 		consoleSocket, cwd, user, processFile, pidFile string

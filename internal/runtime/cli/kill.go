@@ -10,10 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// parseSignal accepts "SIGTERM", "TERM", "term" and "15".
+// parseSignal accepts "SIGTERM", "TERM", "term" and "15"; and 0, which
+// signals nothing and says whether the container is there to signal, as
+// kill(2)'s and runc's 0 does.
 func parseSignal(s string) (unix.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
+		if n < 0 || n > 64 {
 			return 0, fmt.Errorf("invalid signal number %d", n)
 		}
 		return unix.Signal(n), nil
