@@ -25,10 +25,12 @@ type ExecOptions struct {
 }
 
 // Exec starts a new process in every namespace and the cgroups of a
-// running container. It returns once the process executed the program;
-// the caller may wait on the returned process (a child of the caller).
+// running container, or of a created one (its init waits for start with
+// every namespace and mount in place; runc execs there too). It returns
+// once the process executed the program; the caller may wait on the
+// returned process (a child of the caller).
 func (c *Container) Exec(o *ExecOptions) (*os.Process, error) {
-	if s := c.Status(); s != Running {
+	if s := c.Status(); s != Running && s != Created {
 		return nil, fmt.Errorf("%w: cannot exec in a %s container", ErrNotRunning, s)
 	}
 	p := o.Process

@@ -345,3 +345,39 @@ func TestLifeExecFailures(t *testing.T) {
 		t.Errorf("exec in a stopped container: %s; want a failure saying it is stopped / not running", res)
 	}
 }
+
+// TestLifeExecCreatedAndAmbient: exec runs in a created container (its
+// init waits for start with every namespace and mount in place), as runc
+// execs there; and --cap adds an ambient capability where the process has
+// an inheritable set, as runc's --cap does.
+func TestLifeExecCreatedAndAmbient(t *testing.T) {
+	t.Parallel()
+	r := runtimetest.New(t)
+	id := lifeID(t)
+	b := fixture.Bundle(t, fixture.WithArgs("/bin/probe", "sleep", "1000"), fixture.WithSpec(func(s *specs.Spec) {
+		// Inheritable within the bounding set, as capset(2) demands.
+		s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_SYSLOG")
+		s.Process.Capabilities.Inheritable = []string{"CAP_CHOWN", "CAP_SYSLOG"}
+	}))
+	r.Must("create", "--bundle", b.Dir, id)
+	t.Cleanup(func() { r.Exec("delete", "--force", id) })
+	pid := r.State(id).Pid
+
+	rep := lifeExecReport(t, r, id)
+	lifeCompareNamespaces(t, rep, lifeNamespaces(t, pid))
+	if s := r.State(id).Status; s != "created" {
+		t.Errorf("exec changed the container's status to %q", s)
+	}
+
+	rep = lifeExecReport(t, r, id, "--cap", "CAP_SYSLOG")
+	for set, caps := range map[string][]string{"effective": rep.Capabilities.Effective, "permitted": rep.Capabilities.Permitted,
+		"ambient": rep.Capabilities.Ambient} {
+		if !slices.Contains(caps, "CAP_SYSLOG") {
+			t.Errorf("exec --cap CAP_SYSLOG with an inheritable set: %s set %v lacks it", set, caps)
+		}
+	}
+	r.Must("start", id)
+	r.Must("kill", id, "KILL")
+	r.WaitStatus(id, "stopped", 10*time.Second)
+	r.Must("delete", id)
+}

@@ -238,6 +238,12 @@ func overrideProcess(p *specs.Process, env []string, cwd, user string, gids, cap
 			p.Capabilities.Bounding = append(p.Capabilities.Bounding, c)
 			p.Capabilities.Effective = append(p.Capabilities.Effective, c)
 			p.Capabilities.Permitted = append(p.Capabilities.Permitted, c)
+			// Ambient too where the process has an inheritable set,
+			// as runc adds it: the kernel raises an ambient
+			// capability only if it is inheritable as well.
+			if p.Capabilities.Inheritable != nil {
+				p.Capabilities.Ambient = append(p.Capabilities.Ambient, c)
+			}
 		}
 	}
 	if nnp {
