@@ -377,26 +377,31 @@ func (c *Container) Status() Status {
 
 // State is the OCI state of the container, as `state` prints it, with the
 // fields runc adds.
+// The spec's fields come in runc's order (pid before status): scripts
+// match list's lines.
 type State struct {
-	specs.State
-	Rootfs  string    `json:"rootfs"`
-	Created time.Time `json:"created"`
-	Owner   string    `json:"owner"`
+	Version     string               `json:"ociVersion"`
+	ID          string               `json:"id"`
+	Pid         int                  `json:"pid,omitempty"`
+	Status      specs.ContainerState `json:"status"`
+	Bundle      string               `json:"bundle"`
+	Rootfs      string               `json:"rootfs"`
+	Created     time.Time            `json:"created"`
+	Annotations map[string]string    `json:"annotations,omitempty"`
+	Owner       string               `json:"owner"`
 }
 
 // State returns the container's OCI state.
 func (c *Container) State() *State {
 	s := &State{
-		State: specs.State{
-			Version:     specs.Version,
-			ID:          c.st.ID,
-			Status:      specs.ContainerState(c.Status()),
-			Bundle:      c.st.Bundle,
-			Annotations: c.specMeta().Annotations,
-		},
-		Rootfs:  c.st.Rootfs,
-		Created: c.st.Created,
-		Owner:   c.st.Owner,
+		Version:     specs.Version,
+		ID:          c.st.ID,
+		Status:      specs.ContainerState(c.Status()),
+		Bundle:      c.st.Bundle,
+		Annotations: c.specMeta().Annotations,
+		Rootfs:      c.st.Rootfs,
+		Created:     c.st.Created,
+		Owner:       c.st.Owner,
 	}
 	if s.Status != specs.StateStopped {
 		s.Pid = c.st.InitPid

@@ -62,24 +62,14 @@ func cmdList(g *globals, args []string) error {
 	}
 	switch format {
 	case "json":
-		// runc's fields in runc's order, the owner named as in the
-		// table: scripts match the line.
-		type entry struct {
-			Version     string            `json:"ociVersion"`
-			ID          string            `json:"id"`
-			Pid         int               `json:"pid"`
-			Status      string            `json:"status"`
-			Bundle      string            `json:"bundle"`
-			Rootfs      string            `json:"rootfs"`
-			Created     time.Time         `json:"created"`
-			Annotations map[string]string `json:"annotations,omitempty"`
-			Owner       string            `json:"owner"`
+		// The owner named as in the table, as runc names it.
+		if states == nil {
+			states = []*runtime.State{}
 		}
-		list := []entry{}
 		for _, s := range states {
-			list = append(list, entry{s.Version, s.ID, s.Pid, string(s.Status), s.Bundle, s.Rootfs, s.Created, s.Annotations, owner(s.Owner)})
+			s.Owner = owner(s.Owner)
 		}
-		data, err := json.Marshal(list)
+		data, err := json.Marshal(states)
 		if err != nil {
 			return err
 		}
